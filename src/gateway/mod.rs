@@ -1,0 +1,226 @@
+//! The pingora `ProxyHttp` implementation: the only module that knows pingora.
+//!
+//! `request_filter` classifies, authenticates and authorizes every request and answers locally
+//! when it can; everything else streams to the upstream registry in both directions. The
+//! client's `Authorization` never goes upstream; forwarding headers are set from the listener.
+
+pub mod decide;
+pub mod forward;
+pub mod respond;
+pub mod server;
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorSource, ErrorType};
+
+use crate::config;
+use crate::error::{Code, RegistryError};
+use crate::route::{classify, Route};
+use decide::{Caller, Decider, Next, Request};
+use forward::Origin;
+use respond::Local;
+
+/// The gateway service.
+pub struct Gateway {
+    pub decider: Decider,
+    pub upstream: config::Upstream,
+    pub trust_forwarded_headers: bool,
+    pub public_address: String,
+}
+
+/// Per-request state.
+pub struct Ctx {
+    started: Instant,
+    route: Option<Route>,
+    origin: Origin,
+    caller: Caller,
+    strip_mount: bool,
+    /// What happened, for the access log.
+    outcome: &'static str,
+    upstream_status: Option<u16>,
+}
+
+fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+impl Gateway {
+    fn upstream_unavailable(&self, e: &Error) -> RegistryError {
+        RegistryError::new(
+            Code::Unavailable,
+            format!("the upstream registry is unavailable ({}); try again later", e.etype().as_str()),
+        )
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            started: Instant::now(),
+            route: None,
+            origin: Origin::default(),
+            caller: Caller::default(),
+            strip_mount: false,
+            outcome: "",
+            upstream_status: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> pingora::Result<bool> {
+        let req = session.req_header();
+        ctx.origin = Origin::of(
+            false,
+            header(req, "host"),
+            header(req, "x-forwarded-proto"),
+            header(req, "x-forwarded-host"),
+            self.trust_forwarded_headers,
+            &self.public_address,
+        );
+        let method = req.method.clone();
+        let path = req.uri.path().to_string();
+        let query = req.uri.query().map(str::to_string);
+        let authorization = req.headers.get("authorization").map(|v| v.as_bytes().to_vec());
+
+        let decision = match classify(&path, query.as_deref()) {
+            Err(e) => Err(e),
+            Ok(route) => {
+                let r = Request {
+                    method: &method,
+                    route: &route,
+                    query: query.as_deref(),
+                    authorization: authorization.as_deref(),
+                    origin: &ctx.origin,
+                };
+                let d = self.decider.decide(&r, &mut ctx.caller).await;
+                ctx.route = Some(route);
+                d
+            }
+        };
+        let local = match decision {
+            Ok(Next::Proxy { strip_mount }) => {
+                ctx.strip_mount = strip_mount;
+                ctx.outcome = if strip_mount { "allowed (mount refused)" } else { "allowed" };
+                return Ok(false);
+            }
+            Ok(Next::Respond(local)) => {
+                ctx.outcome = "answered";
+                local
+            }
+            Err(e) => {
+                ctx.outcome = match e.code {
+                    Code::Unauthorized => "unauthorized",
+                    Code::Unavailable => "unavailable",
+                    _ => "refused",
+                };
+                tracing::debug!(error = %e, "refused");
+                Local::from(&e)
+            }
+        };
+        respond::write(session, &local).await?;
+        Ok(true)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Ctx) -> pingora::Result<Box<HttpPeer>> {
+        let u = &self.upstream;
+        let sni = if u.tls { u.url.host_str().unwrap_or_default().to_string() } else { String::new() };
+        let mut peer = HttpPeer::new(u.addr, u.tls, sni);
+        peer.options.connection_timeout = Some(u.connect_timeout);
+        peer.options.total_connection_timeout = Some(u.connect_timeout);
+        peer.options.read_timeout = Some(u.read_timeout);
+        peer.options.write_timeout = Some(u.read_timeout);
+        peer.options.idle_timeout = Some(u.idle_timeout);
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        up: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> pingora::Result<()> {
+        up.remove_header("authorization");
+        up.remove_header("forwarded");
+        if let Some(a) = &self.upstream.authorization {
+            up.insert_header("Authorization", a.as_str())?;
+        }
+        up.insert_header("X-Forwarded-Proto", ctx.origin.scheme.as_str())?;
+        up.insert_header("X-Forwarded-Host", ctx.origin.host.as_str())?;
+        if let Some(addr) = session.client_addr().and_then(|a| a.as_inet()) {
+            up.insert_header("X-Forwarded-For", addr.ip().to_string())?;
+        }
+        if ctx.strip_mount {
+            let target = forward::strip_mount(up.uri.path(), up.uri.query());
+            let uri = target.parse().map_err(|_| Error::explain(ErrorType::InternalError, "bad upstream uri"))?;
+            up.set_uri(uri);
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> pingora::Result<()> {
+        if resp.status.is_informational() {
+            return Ok(());
+        }
+        ctx.upstream_status = Some(resp.status.as_u16());
+        let location = resp.headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        if let Some(new) = location.and_then(|l| forward::rewrite_location(&l, &self.upstream.authority, &ctx.origin)) {
+            resp.insert_header("Location", new)?;
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let err = match (e.etype(), e.esource()) {
+            (ErrorType::HTTPStatus(code), _) => {
+                let code = *code;
+                let c = if code >= 500 { Code::Unavailable } else { Code::Unknown };
+                Some(RegistryError::new(c, format!("request failed: {}", e.etype().as_str())).with_status(code))
+            }
+            (ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed, ErrorSource::Downstream) => None,
+            (_, ErrorSource::Downstream) => {
+                Some(RegistryError::new(Code::Unknown, "the request could not be read").with_status(400))
+            }
+            (_, ErrorSource::Upstream) => Some(self.upstream_unavailable(e)),
+            _ => Some(RegistryError::new(Code::Unknown, "internal gateway error; see the gateway log")),
+        };
+        ctx.outcome = "proxy error";
+        let Some(err) = err else {
+            return FailToProxy { error_code: 0, can_reuse_downstream: false };
+        };
+        tracing::warn!(error = %e, route = ctx.route.as_ref().map(Route::class), "proxy error");
+        if let Err(we) = respond::write(session, &Local::from(&err)).await {
+            tracing::debug!(error = %we, "could not write the error answer");
+        }
+        FailToProxy { error_code: err.status, can_reuse_downstream: false }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
+        let repo = ctx.route.as_ref().and_then(Route::repo).map(ToString::to_string);
+        tracing::info!(
+            method = %session.req_header().method,
+            route = ctx.route.as_ref().map(Route::class).unwrap_or("-"),
+            repo = repo.as_deref().unwrap_or("-"),
+            caller = %ctx.caller.who,
+            decision = ctx.outcome,
+            status,
+            upstream_status = ctx.upstream_status,
+            bytes_in = session.body_bytes_read(),
+            bytes_out = session.body_bytes_sent(),
+            ms = ctx.started.elapsed().as_millis() as u64,
+            error = e.map(|e| e.etype().as_str()),
+            "request"
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! Building and running the pingora server for the gateway.
+
+use std::sync::Arc;
+
+use pingora::server::configuration::ServerConf;
+use pingora::server::Server;
+
+use crate::auth::authorizer::{Authorizer, CacheSettings};
+use crate::config::Config;
+use crate::gateway::decide::Decider;
+use crate::gateway::Gateway;
+use crate::openshift::{ApiClient, ApiSettings};
+
+/// Build the gateway service from the config and an API client configuration.
+pub fn gateway(cfg: &Config, api: ApiSettings) -> Result<Gateway, String> {
+    let client = ApiClient::new(api)?;
+    let c = cfg.cache;
+    let authorizer = Arc::new(Authorizer::new(
+        client,
+        CacheSettings { allow_ttl: c.allow_ttl, deny_ttl: c.deny_ttl, max_entries: c.max_entries },
+    ));
+    Ok(Gateway {
+        decider: Decider {
+            authorizer,
+            realm: cfg.auth.realm.clone(),
+            token_realm: cfg.auth.token_realm.clone(),
+        },
+        upstream: cfg.upstream.clone(),
+        trust_forwarded_headers: cfg.gateway.trust_forwarded_headers,
+        public_address: cfg.gateway.public_address.clone(),
+    })
+}
+
+/// Run the gateway until SIGTERM (graceful, bounded by the grace period) or SIGINT (fast).
+/// Never returns.
+pub fn run(cfg: &Config, gw: Gateway) -> ! {
+    let mut conf = ServerConf { threads: cfg.gateway.threads, ..ServerConf::default() };
+    conf.grace_period_seconds = Some(cfg.gateway.grace_period.as_secs());
+    conf.graceful_shutdown_timeout_seconds = Some(2);
+    conf.upstream_keepalive_pool_size = cfg.upstream.keepalive_pool_size;
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut svc = pingora::proxy::http_proxy_service(&server.configuration, gw);
+    for addr in &cfg.gateway.listen {
+        svc.add_tcp(&addr.to_string());
+    }
+    server.add_service(svc);
+    tracing::info!(listen = ?cfg.gateway.listen, upstream = %cfg.upstream.url, "gateway ready");
+    server.run_forever()
+}

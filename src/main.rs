@@ -1,0 +1,193 @@
+//! `portcullis` command line: `serve`, `cluster`, `check-config`, `hash-token`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use portcullis::auth::credentials::Token;
+use portcullis::cluster::{self, Cluster};
+use portcullis::config::{ApiSource, Config};
+use portcullis::gateway::server;
+use portcullis::openshift::{kubeconfig, ApiSettings};
+
+#[derive(Parser)]
+#[command(name = "portcullis", version, about = "OpenShift-style authorization gateway for a container registry")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (and, with `openshift.api = "embedded"`, the embedded API).
+    Serve {
+        #[arg(long, default_value = "conf/portcullis.toml")]
+        config: PathBuf,
+    },
+    /// Run the embedded OpenShift API subset on its own.
+    Cluster {
+        /// A gateway config: its `[openshift.embedded]` section gives the policy and address.
+        #[arg(long, conflicts_with = "policy")]
+        config: Option<PathBuf>,
+        /// A policy file (instead of --config).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Listen address (overrides the config).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Validate a config file and print what it resolves to.
+    CheckConfig {
+        #[arg(long, default_value = "conf/portcullis.toml")]
+        config: PathBuf,
+    },
+    /// Print the sha256 of a token, as the policy file stores it.
+    HashToken { token: String },
+}
+
+/// Exit code for configuration errors.
+const CONFIG_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => serve(&config),
+        Command::Cluster { config, policy, listen } => run_cluster(config.as_deref(), policy, listen),
+        Command::CheckConfig { config } => match Config::load(&config) {
+            Ok(c) => {
+                println!("{c:#?}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e.to_string()),
+        },
+        Command::HashToken { token } => {
+            println!("{}", hex::encode(Token::new(token).hash()));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("portcullis: {msg}");
+    ExitCode::from(CONFIG_ERROR)
+}
+
+fn serve(path: &Path) -> ExitCode {
+    let cfg = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let o = &cfg.openshift;
+    let api = match &o.source {
+        ApiSource::Embedded { policy, listen } => match start_embedded(policy, *listen) {
+            Ok((url, token)) => ApiSettings {
+                base_url: url,
+                ca_pem: None,
+                insecure: false,
+                token: Some(token),
+                timeout: o.timeout,
+                legacy_reviews: o.legacy_reviews,
+            },
+            Err(e) => return fail(&e),
+        },
+        other => match kubeconfig::settings(other, o.timeout, o.legacy_reviews) {
+            Ok(s) => s,
+            Err(e) => return fail(&e),
+        },
+    };
+    match server::gateway(&cfg, api) {
+        Ok(gw) => server::run(&cfg, gw),
+        Err(e) => fail(&e),
+    }
+}
+
+/// A random token for the gateway's own identity in embedded mode (never written anywhere).
+fn random_token() -> Result<String, String> {
+    use std::io::Read;
+    let mut buf = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    Ok(format!("sha256~{}", hex::encode(buf)))
+}
+
+/// Start the embedded API on its own runtime thread; returns its URL and the gateway's token.
+fn start_embedded(policy: &Path, listen: SocketAddr) -> Result<(url::Url, Token), String> {
+    let cluster = Cluster::from_policy_file(policy).map_err(|e| format!("{}: {e}", policy.display()))?;
+    let token = random_token()?;
+    cluster.add_service_account("portcullis", "gateway", &token, "system:registry");
+    let cluster = Arc::new(cluster);
+    let std_listener = std::net::TcpListener::bind(listen)
+        .map_err(|e| format!("openshift.embedded.listen: cannot bind {listen}: {e}"))?;
+    std_listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let addr = std_listener.local_addr().map_err(|e| e.to_string())?;
+    std::thread::Builder::new()
+        .name("embedded-api".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "embedded API runtime");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                match tokio::net::TcpListener::from_std(std_listener) {
+                    Ok(l) => {
+                        if let Err(e) = cluster::serve(l, cluster).await {
+                            tracing::error!(error = %e, "embedded API stopped");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "embedded API listener"),
+                }
+            });
+        })
+        .map_err(|e| e.to_string())?;
+    tracing::info!(%addr, policy = %policy.display(), "embedded OpenShift API listening");
+    let url = url::Url::parse(&format!("http://{addr}/")).map_err(|e| e.to_string())?;
+    Ok((url, Token::new(token)))
+}
+
+fn run_cluster(config: Option<&Path>, policy: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
+    let (policy, cfg_listen) = match (config, policy) {
+        (Some(c), _) => match Config::load(c) {
+            Ok(Config { openshift: o, .. }) => match o.source {
+                ApiSource::Embedded { policy, listen } => (policy, listen),
+                _ => return fail("cluster --config needs openshift.api = \"embedded\" (it reads [openshift.embedded])"),
+            },
+            Err(e) => return fail(&e.to_string()),
+        },
+        (None, Some(p)) => (p, "127.0.0.1:6443".parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 6443)))),
+        (None, None) => return fail("cluster needs --config or --policy"),
+    };
+    let listen = listen.unwrap_or(cfg_listen);
+    let cluster = match Cluster::from_policy_file(&policy) {
+        Ok(c) => Arc::new(c),
+        Err(e) => return fail(&format!("{}: {e}", policy.display())),
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e.to_string()),
+    };
+    rt.block_on(async move {
+        let l = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => return fail(&format!("cannot bind {listen}: {e}")),
+        };
+        let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!(%addr, policy = %policy.display(), "OpenShift API subset listening");
+        println!("listening on {addr}");
+        match cluster::serve(l, cluster).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e.to_string()),
+        }
+    })
+}

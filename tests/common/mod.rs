@@ -1,0 +1,393 @@
+//! End-to-end harness: real `docker-registry`, the embedded API (`portcullis cluster`), the
+//! gateway (`portcullis serve`) and `skopeo`, all as processes on ephemeral loopback ports.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+
+pub const DEV: &str = "dev-token-0001";
+pub const VIEWER: &str = "viewer-token-0002";
+pub const SECRET_OWNER: &str = "secret-token-0003";
+pub const READER_ALL: &str = "reader-all-token-0004";
+pub const GATEWAY: &str = "gateway-token-0005";
+pub const PRUNER: &str = "pruner-token-0006";
+
+pub fn sha(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// The policy every test uses.
+pub fn policy() -> String {
+    format!(
+        r#"
+[[users]]
+name = "developer"
+token_sha256 = "{dev}"
+
+[[users]]
+name = "viewer"
+token_sha256 = "{viewer}"
+
+[[users]]
+name = "secret-owner"
+token_sha256 = "{secret}"
+
+[[users]]
+name = "reader"
+token_sha256 = "{reader}"
+groups = ["readers"]
+
+[[users]]
+name = "pruner"
+token_sha256 = "{pruner}"
+
+[[service_accounts]]
+namespace = "portcullis"
+name = "gateway"
+token_sha256 = "{gateway}"
+
+[[bindings]]
+role = "system:registry"
+subjects = ["serviceaccount:portcullis:gateway"]
+
+[[bindings]]
+role = "system:image-pruner"
+subjects = ["user:pruner"]
+
+[[bindings]]
+namespace = "demo"
+role = "system:image-builder"
+subjects = ["user:developer", "group:readers"]
+
+[[bindings]]
+namespace = "demo"
+role = "system:image-puller"
+subjects = ["user:viewer"]
+
+[[bindings]]
+namespace = "public"
+role = "system:image-builder"
+subjects = ["user:developer"]
+
+[[bindings]]
+namespace = "public"
+role = "system:image-puller"
+subjects = ["group:system:unauthenticated", "group:system:authenticated"]
+
+[[bindings]]
+namespace = "secret"
+role = "system:image-builder"
+subjects = ["user:secret-owner"]
+
+[[bindings]]
+namespace = "secret"
+role = "system:image-puller"
+subjects = ["group:readers"]
+"#,
+        dev = sha(DEV),
+        viewer = sha(VIEWER),
+        secret = sha(SECRET_OWNER),
+        reader = sha(READER_ALL),
+        pruner = sha(PRUNER),
+        gateway = sha(GATEWAY),
+    )
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process killed on drop.
+pub struct Proc {
+    pub child: Child,
+    pub name: &'static str,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn(name: &'static str, cmd: &mut Command, dir: &Path) -> Proc {
+    let log = dir.join(format!("{name}.log"));
+    let f = std::fs::File::create(&log).unwrap();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(f.try_clone().unwrap())
+        .stderr(f)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    Proc { child, name, log }
+}
+
+/// Wait until `GET url` answers with any HTTP status.
+pub fn wait_http(url: &str, proc_: &mut Proc) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let client = reqwest::blocking_get_status;
+    loop {
+        if client(url).is_some() {
+            return;
+        }
+        if let Ok(Some(st)) = proc_.child.try_wait() {
+            panic!("{} exited ({st}): {}", proc_.name, std::fs::read_to_string(&proc_.log).unwrap_or_default());
+        }
+        if Instant::now() > deadline {
+            panic!("{} did not come up: {}", proc_.name, std::fs::read_to_string(&proc_.log).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Minimal blocking GET for readiness checks (no async runtime needed).
+mod reqwest {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    pub fn blocking_get_status(url: &str) -> Option<u16> {
+        let rest = url.strip_prefix("http://")?;
+        let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+        let mut s = TcpStream::connect(host).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").ok()?;
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).ok()?;
+        let line = std::str::from_utf8(&buf[..n]).ok()?;
+        line.split(' ').nth(1)?.parse().ok()
+    }
+}
+
+/// The whole stack for one test.
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub registry: Proc,
+    pub registry_port: u16,
+    pub cluster: Proc,
+    pub cluster_port: u16,
+    pub gateway: Proc,
+    pub gateway_port: u16,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_portcullis")
+}
+
+impl Stack {
+    pub fn start() -> Stack {
+        Stack::start_with("")
+    }
+
+    /// Start everything; `extra` is appended to the gateway config.
+    pub fn start_with(extra: &str) -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let registry_port = free_port();
+        std::fs::write(
+            d.join("registry.yml"),
+            format!(
+                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{registry_port}\n  secret: test-secret\n",
+                d.join("storage").display()
+            ),
+        )
+        .unwrap();
+        let mut registry = spawn(
+            "registry",
+            Command::new("docker-registry").arg("serve").arg(d.join("registry.yml")),
+            d,
+        );
+        std::fs::write(d.join("policy.toml"), policy()).unwrap();
+        let cluster_port = free_port();
+        let mut cluster = spawn(
+            "cluster",
+            Command::new(bin())
+                .args(["cluster", "--policy"])
+                .arg(d.join("policy.toml"))
+                .args(["--listen", &format!("127.0.0.1:{cluster_port}")]),
+            d,
+        );
+        std::fs::write(d.join("gateway.token"), GATEWAY).unwrap();
+        let gateway_port = free_port();
+        let mut cfg = std::fs::File::create(d.join("portcullis.toml")).unwrap();
+        write!(
+            cfg,
+            "[gateway]\nlisten = [\"127.0.0.1:{gateway_port}\"]\nthreads = 2\ngrace_period_secs = 1\n\n\
+             [upstream]\nurl = \"http://127.0.0.1:{registry_port}\"\n\n\
+             [openshift]\napi = \"http://127.0.0.1:{cluster_port}\"\ntoken_file = \"gateway.token\"\ntimeout_ms = 2000\n{extra}\n"
+        )
+        .unwrap();
+        drop(cfg);
+        let mut gateway = spawn(
+            "gateway",
+            Command::new(bin()).args(["serve", "--config"]).arg(d.join("portcullis.toml")).env("RUST_LOG", "info"),
+            d,
+        );
+        wait_http(&format!("http://127.0.0.1:{registry_port}/v2/"), &mut registry);
+        wait_http(&format!("http://127.0.0.1:{cluster_port}/healthz"), &mut cluster);
+        wait_http(&format!("http://127.0.0.1:{gateway_port}/healthz"), &mut gateway);
+        Stack { dir, registry, registry_port, cluster, cluster_port, gateway, gateway_port }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.gateway_port)
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.gateway_port)
+    }
+
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    /// Counters of the embedded API (reviews answered, by kind).
+    pub async fn api_stats(&self) -> serde_json::Value {
+        ::reqwest::get(format!("http://127.0.0.1:{}/portcullis/stats", self.cluster_port))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub fn gateway_log(&self) -> String {
+        std::fs::read_to_string(&self.gateway.log).unwrap_or_default()
+    }
+}
+
+/// Run skopeo; returns (success, combined output).
+pub fn skopeo(args: &[&str]) -> (bool, String) {
+    let out = Command::new("skopeo")
+        .arg("--insecure-policy")
+        .args(args)
+        .env("HOME", std::env::temp_dir())
+        .output()
+        .expect("skopeo is installed (.ci/run installs it)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// A deterministic byte generator (xorshift) for layer contents.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+pub fn digest_of(b: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(b)))
+}
+
+fn gzip_tar(name: &str, content: &[u8]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(content.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, name, content).unwrap();
+    let raw = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&raw).unwrap();
+    gz.finish().unwrap()
+}
+
+/// Write an OCI image layout with `layers` layers (sizes in bytes of random content) under
+/// `dir`, tagged `tag`. Returns the manifest digest.
+pub fn oci_image(dir: &Path, tag: &str, seed: u64, layers: &[usize]) -> String {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |b: &[u8]| {
+        let d = digest_of(b);
+        std::fs::write(blobs.join(&d[7..]), b).unwrap();
+        d
+    };
+    let mut descs = Vec::new();
+    let mut diff_ids = Vec::new();
+    for (i, size) in layers.iter().enumerate() {
+        let content = noise(seed * 100 + i as u64, *size);
+        let layer = gzip_tar(&format!("file{i}"), &content);
+        let mut raw = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        raw.append_data(&mut h, format!("file{i}"), content.as_slice()).unwrap();
+        diff_ids.push(digest_of(&raw.into_inner().unwrap()));
+        let d = put(&layer);
+        descs.push(serde_json::json!({"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":d,"size":layer.len()}));
+    }
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture":"amd64","os":"linux","created":"2026-01-01T00:00:00Z",
+        "config":{"Env":[format!("SEED={seed}")]},
+        "rootfs":{"type":"layers","diff_ids":diff_ids}
+    }))
+    .unwrap();
+    let cd = put(&config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+        "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":cd,"size":config.len()},
+        "layers":descs
+    }))
+    .unwrap();
+    let md = put(&manifest);
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({"schemaVersion":2,"manifests":[{
+            "mediaType":"application/vnd.oci.image.manifest.v1+json","digest":md,"size":manifest.len(),
+            "annotations":{"org.opencontainers.image.ref.name":tag}}]}))
+        .unwrap(),
+    )
+    .unwrap();
+    md
+}
+
+/// The manifest digest an OCI layout holds for `tag`.
+pub fn oci_manifest_digest(dir: &Path, tag: &str) -> String {
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .map(|m| m["digest"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("tag {tag} not in {index}"))
+}
+
+/// Every file under `dir` (relative path → bytes digest), for byte-identical comparisons.
+pub fn tree_digests(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, digest_of(&std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    out
+}
