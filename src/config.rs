@@ -130,7 +130,12 @@ pub enum ApiSource {
     /// Run the embedded API subset in-process, from a policy file.
     Embedded { policy: PathBuf, listen: SocketAddr },
     /// A real API server.
-    Remote { url: Url, ca_file: Option<PathBuf>, insecure: bool, token_file: Option<PathBuf> },
+    Remote {
+        url: Url,
+        ca_file: Option<PathBuf>,
+        insecure: bool,
+        token_file: Option<PathBuf>,
+    },
     /// Server, CA and token from a kubeconfig file (current context).
     Kubeconfig(PathBuf),
     /// The pod's service account (`KUBERNETES_SERVICE_HOST`, `/var/run/secrets/...`).
@@ -170,7 +175,7 @@ impl Config {
     /// Parse TOML text; `base` resolves relative paths.
     pub fn parse(text: &str, base: &Path) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+            let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
             let msg = e.message().replace('\n', " ");
             ConfigError(match line {
                 Some(l) => format!("line {l}: {msg}"),
@@ -179,7 +184,10 @@ impl Config {
         })?;
         let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
 
-        let listen_raw = raw.gateway.listen.unwrap_or_else(|| vec!["127.0.0.1:5000".into()]);
+        let listen_raw = raw
+            .gateway
+            .listen
+            .unwrap_or_else(|| vec!["127.0.0.1:5000".into()]);
         if listen_raw.is_empty() {
             return err("gateway.listen", "needs at least one address");
         }
@@ -190,9 +198,18 @@ impl Config {
                 Err(_) => return err("gateway.listen", format!("{a:?} is not an ip:port address")),
             }
         }
-        let public_address = raw.gateway.public_address.unwrap_or_else(|| listen_raw[0].clone());
-        if public_address.is_empty() || public_address.contains('/') || public_address.contains("://") {
-            return err("gateway.public_address", "must be host[:port], without scheme or path");
+        let public_address = raw
+            .gateway
+            .public_address
+            .unwrap_or_else(|| listen_raw[0].clone());
+        if public_address.is_empty()
+            || public_address.contains('/')
+            || public_address.contains("://")
+        {
+            return err(
+                "gateway.public_address",
+                "must be host[:port], without scheme or path",
+            );
         }
         let threads = raw.gateway.threads.unwrap_or(2);
         if threads == 0 {
@@ -207,23 +224,34 @@ impl Config {
         };
 
         let Some(up) = raw.upstream else {
-            return err("upstream", "missing section: set upstream.url to the registry, e.g. \"http://127.0.0.1:5001\"");
+            return err(
+                "upstream",
+                "missing section: set upstream.url to the registry, e.g. \"http://127.0.0.1:5001\"",
+            );
         };
         let upstream = upstream(up, &rel)?;
         let openshift = openshift(raw.openshift, &rel)?;
 
         let realm = raw.auth.realm.unwrap_or_else(|| "openshift".into());
         if realm.is_empty() || realm.contains(|c: char| c == ',' || c == '"' || c.is_whitespace()) {
-            return err("auth.realm", "must be a non-empty word without spaces, commas or quotes");
+            return err(
+                "auth.realm",
+                "must be a non-empty word without spaces, commas or quotes",
+            );
         }
         let token_realm = match raw.auth.token_realm {
             None => None,
             Some(t) => {
                 let u = Url::parse(&t).or_else(|e| err("auth.token_realm", e))?;
-                if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() || u.path() != "/"
+                if !matches!(u.scheme(), "http" | "https")
+                    || u.host_str().is_none()
+                    || u.path() != "/"
                     || u.query().is_some()
                 {
-                    return err("auth.token_realm", "must be scheme://host[:port] only (the path is /openshift/token)");
+                    return err(
+                        "auth.token_realm",
+                        "must be scheme://host[:port] only (the path is /openshift/token)",
+                    );
                 }
                 Some(t.trim_end_matches('/').to_string())
             }
@@ -237,7 +265,13 @@ impl Config {
         if cache.max_entries == 0 {
             return err("cache.max_entries", "must be at least 1");
         }
-        Ok(Config { gateway, upstream, openshift, auth: Auth { realm, token_realm }, cache })
+        Ok(Config {
+            gateway,
+            upstream,
+            openshift,
+            auth: Auth { realm, token_realm },
+            cache,
+        })
     }
 }
 
@@ -256,9 +290,12 @@ fn upstream(up: RawUpstream, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<Upstrea
         Some(p) => format!("{host}:{p}"),
         None => host.to_string(),
     };
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.trim_matches(|c| c == '[' || c == ']'), port))
-        .ok()
-        .and_then(|mut a| a.next());
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(
+        host.trim_matches(|c| c == '[' || c == ']'),
+        port,
+    ))
+    .ok()
+    .and_then(|mut a| a.next());
     let Some(addr) = addr else {
         return err("upstream.url", format!("cannot resolve {host:?}"));
     };
@@ -269,10 +306,16 @@ fn upstream(up: RawUpstream, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<Upstrea
             let pw = std::fs::read_to_string(&file)
                 .or_else(|e| err("upstream.password_file", format!("{}: {e}", file.display())))?;
             use base64::Engine as _;
-            let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", pw.trim_end()));
+            let b = base64::engine::general_purpose::STANDARD
+                .encode(format!("{user}:{}", pw.trim_end()));
             Some(format!("Basic {b}"))
         }
-        _ => return err("upstream.username", "set both upstream.username and upstream.password_file, or neither"),
+        _ => {
+            return err(
+                "upstream.username",
+                "set both upstream.username and upstream.password_file, or neither",
+            )
+        }
     };
     Ok(Upstream {
         url,
@@ -291,18 +334,29 @@ fn openshift(o: RawOpenShift, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<OpenSh
     let api = o.api.unwrap_or_else(|| "embedded".into());
     let source = match api.as_str() {
         "embedded" => {
-            let policy = rel(o.embedded.policy.unwrap_or_else(|| PathBuf::from("policy.toml")));
+            let policy = rel(o
+                .embedded
+                .policy
+                .unwrap_or_else(|| PathBuf::from("policy.toml")));
             let listen = o.embedded.listen.unwrap_or_else(|| "127.0.0.1:0".into());
-            let listen = listen
-                .parse()
-                .or_else(|_| err("openshift.embedded.listen", format!("{listen:?} is not an ip:port address")))?;
+            let listen = listen.parse().or_else(|_| {
+                err(
+                    "openshift.embedded.listen",
+                    format!("{listen:?} is not an ip:port address"),
+                )
+            })?;
             ApiSource::Embedded { policy, listen }
         }
         "kubeconfig" => match o.kubeconfig {
             Some(k) => ApiSource::Kubeconfig(rel(k)),
             None => match std::env::var_os("KUBECONFIG") {
                 Some(k) => ApiSource::Kubeconfig(PathBuf::from(k)),
-                None => return err("openshift.kubeconfig", "needed when openshift.api = \"kubeconfig\" (or set KUBECONFIG)"),
+                None => {
+                    return err(
+                        "openshift.kubeconfig",
+                        "needed when openshift.api = \"kubeconfig\" (or set KUBECONFIG)",
+                    )
+                }
             },
         },
         "in-cluster" => ApiSource::InCluster,
@@ -324,13 +378,22 @@ fn openshift(o: RawOpenShift, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<OpenSh
     let legacy_reviews = match o.review_api.as_deref().unwrap_or("selfsubjectaccessreview") {
         "selfsubjectaccessreview" => false,
         "legacy" => true,
-        other => return err("openshift.review_api", format!("{other:?} is not \"selfsubjectaccessreview\" or \"legacy\"")),
+        other => {
+            return err(
+                "openshift.review_api",
+                format!("{other:?} is not \"selfsubjectaccessreview\" or \"legacy\""),
+            )
+        }
     };
     let timeout = Duration::from_millis(o.timeout_ms.unwrap_or(5000));
     if timeout.is_zero() {
         return err("openshift.timeout_ms", "must be more than 0");
     }
-    Ok(OpenShift { source, timeout, legacy_reviews })
+    Ok(OpenShift {
+        source,
+        timeout,
+        legacy_reviews,
+    })
 }
 
 #[cfg(test)]
@@ -349,7 +412,9 @@ mod tests {
         assert_eq!(c.auth.realm, "openshift");
         assert!(!c.upstream.tls);
         assert_eq!(c.upstream.authority, "127.0.0.1:5001");
-        assert!(matches!(c.openshift.source, ApiSource::Embedded { ref policy, .. } if policy == Path::new("/etc/portcullis/policy.toml")));
+        assert!(
+            matches!(c.openshift.source, ApiSource::Embedded { ref policy, .. } if policy == Path::new("/etc/portcullis/policy.toml"))
+        );
         assert_eq!(c.cache.allow_ttl, Duration::from_secs(60));
     }
 
@@ -359,20 +424,43 @@ mod tests {
             ("", "upstream"),
             ("[upstream]\nurl = \"ftp://x\"", "upstream.url"),
             ("[upstream]\nurl = \"nope\"", "upstream.url"),
-            ("[gateway]\nlisten = [\"x\"]\n[upstream]\nurl = \"http://127.0.0.1:1\"", "gateway.listen"),
-            ("[gateway]\nthreads = 0\n[upstream]\nurl = \"http://127.0.0.1:1\"", "gateway.threads"),
-            ("[upstream]\nurl = \"http://127.0.0.1:1\"\n[openshift]\napi = \"bogus\"", "openshift.api"),
-            ("[upstream]\nurl = \"http://127.0.0.1:1\"\n[openshift]\nreview_api = \"x\"", "openshift.review_api"),
-            ("[upstream]\nurl = \"http://127.0.0.1:1\"\n[auth]\nrealm = \"a b\"", "auth.realm"),
-            ("[upstream]\nurl = \"http://127.0.0.1:1\"\n[auth]\ntoken_realm = \"https://h/x\"", "auth.token_realm"),
-            ("[upstream]\nurl = \"http://127.0.0.1:1\"\nusername = \"u\"", "upstream.username"),
+            (
+                "[gateway]\nlisten = [\"x\"]\n[upstream]\nurl = \"http://127.0.0.1:1\"",
+                "gateway.listen",
+            ),
+            (
+                "[gateway]\nthreads = 0\n[upstream]\nurl = \"http://127.0.0.1:1\"",
+                "gateway.threads",
+            ),
+            (
+                "[upstream]\nurl = \"http://127.0.0.1:1\"\n[openshift]\napi = \"bogus\"",
+                "openshift.api",
+            ),
+            (
+                "[upstream]\nurl = \"http://127.0.0.1:1\"\n[openshift]\nreview_api = \"x\"",
+                "openshift.review_api",
+            ),
+            (
+                "[upstream]\nurl = \"http://127.0.0.1:1\"\n[auth]\nrealm = \"a b\"",
+                "auth.realm",
+            ),
+            (
+                "[upstream]\nurl = \"http://127.0.0.1:1\"\n[auth]\ntoken_realm = \"https://h/x\"",
+                "auth.token_realm",
+            ),
+            (
+                "[upstream]\nurl = \"http://127.0.0.1:1\"\nusername = \"u\"",
+                "upstream.username",
+            ),
         ];
         for (text, key) in cases {
             let e = parse(text).unwrap_err().0;
             assert!(e.starts_with(key), "{text:?} gave {e:?}");
             assert!(!e.contains('\n'));
         }
-        let e = parse("[upstream]\nurl = \"http://127.0.0.1:1\"\nbogus = 1\n").unwrap_err().0;
+        let e = parse("[upstream]\nurl = \"http://127.0.0.1:1\"\nbogus = 1\n")
+            .unwrap_err()
+            .0;
         assert!(e.contains("line 3") && e.contains("bogus"), "{e}");
     }
 
@@ -381,7 +469,9 @@ mod tests {
         let c = parse("[upstream]\nurl = \"https://127.0.0.1:5000\"\n[openshift]\napi = \"https://api.example:6443\"\ntoken_file = \"sa.token\"\nreview_api = \"legacy\"").unwrap();
         assert!(c.openshift.legacy_reviews);
         assert!(c.upstream.tls);
-        let ApiSource::Remote { token_file, .. } = c.openshift.source else { panic!() };
+        let ApiSource::Remote { token_file, .. } = c.openshift.source else {
+            panic!()
+        };
         assert_eq!(token_file.unwrap(), Path::new("/etc/portcullis/sa.token"));
     }
 }

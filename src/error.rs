@@ -65,7 +65,10 @@ impl Code {
             | Code::ManifestInvalid
             | Code::ManifestBlobUnknown
             | Code::SizeInvalid => 400,
-            Code::NameUnknown | Code::BlobUnknown | Code::BlobUploadUnknown | Code::ManifestUnknown => 404,
+            Code::NameUnknown
+            | Code::BlobUnknown
+            | Code::BlobUploadUnknown
+            | Code::ManifestUnknown => 404,
             Code::BlobUploadInvalid => 404,
             Code::RangeInvalid => 416,
             Code::TooManyRequests => 429,
@@ -88,7 +91,13 @@ pub struct RegistryError {
 
 impl RegistryError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        RegistryError { status: code.status(), code, message: message.into(), detail: Value::Null, challenge: None }
+        RegistryError {
+            status: code.status(),
+            code,
+            message: message.into(),
+            detail: Value::Null,
+            challenge: None,
+        }
     }
 
     /// Override the HTTP status (e.g. 404 for an unknown path with code `UNSUPPORTED`).
@@ -119,7 +128,13 @@ impl RegistryError {
 
 impl std::fmt::Display for RegistryError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.code.as_str(), self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status,
+            self.code.as_str(),
+            self.message
+        )
     }
 }
 
@@ -133,13 +148,17 @@ mod tests {
     fn envelope_shape() {
         let e = RegistryError::new(Code::Denied, "no").with_detail(json!({"a": 1}));
         let v: Value = serde_json::from_slice(&e.body()).unwrap();
-        assert_eq!(v, json!({"errors":[{"code":"DENIED","message":"no","detail":{"a":1}}]}));
+        assert_eq!(
+            v,
+            json!({"errors":[{"code":"DENIED","message":"no","detail":{"a":1}}]})
+        );
         assert_eq!(e.status, 403);
     }
 
     #[test]
     fn detail_omitted_when_null() {
-        let v: Value = serde_json::from_slice(&RegistryError::new(Code::NameInvalid, "x").body()).unwrap();
+        let v: Value =
+            serde_json::from_slice(&RegistryError::new(Code::NameInvalid, "x").body()).unwrap();
         assert!(v["errors"][0].get("detail").is_none());
     }
 }

@@ -13,7 +13,11 @@ use portcullis::gateway::server;
 use portcullis::openshift::{kubeconfig, ApiSettings};
 
 #[derive(Parser)]
-#[command(name = "portcullis", version, about = "OpenShift-style authorization gateway for a container registry")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "OpenShift-style authorization gateway for a container registry"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,14 +60,21 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(&config),
-        Command::Cluster { config, policy, listen } => run_cluster(config.as_deref(), policy, listen),
+        Command::Cluster {
+            config,
+            policy,
+            listen,
+        } => run_cluster(config.as_deref(), policy, listen),
         Command::CheckConfig { config } => match Config::load(&config) {
             Ok(c) => {
-                println!("{c:#?}");
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stdout(), "{c:#?}");
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e.to_string()),
@@ -121,18 +132,25 @@ fn random_token() -> Result<String, String> {
 
 /// Start the embedded API on its own runtime thread; returns its URL and the gateway's token.
 fn start_embedded(policy: &Path, listen: SocketAddr) -> Result<(url::Url, Token), String> {
-    let cluster = Cluster::from_policy_file(policy).map_err(|e| format!("{}: {e}", policy.display()))?;
+    let cluster =
+        Cluster::from_policy_file(policy).map_err(|e| format!("{}: {e}", policy.display()))?;
     let token = random_token()?;
     cluster.add_service_account("portcullis", "gateway", &token, "system:registry");
     let cluster = Arc::new(cluster);
     let std_listener = std::net::TcpListener::bind(listen)
         .map_err(|e| format!("openshift.embedded.listen: cannot bind {listen}: {e}"))?;
-    std_listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| e.to_string())?;
     let addr = std_listener.local_addr().map_err(|e| e.to_string())?;
     std::thread::Builder::new()
         .name("embedded-api".into())
         .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     tracing::error!(error = %e, "embedded API runtime");
@@ -156,7 +174,11 @@ fn start_embedded(policy: &Path, listen: SocketAddr) -> Result<(url::Url, Token)
     Ok((url, Token::new(token)))
 }
 
-fn run_cluster(config: Option<&Path>, policy: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
+fn run_cluster(
+    config: Option<&Path>,
+    policy: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+) -> ExitCode {
     let (policy, cfg_listen) = match (config, policy) {
         (Some(c), _) => match Config::load(c) {
             Ok(Config { openshift: o, .. }) => match o.source {

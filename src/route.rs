@@ -39,7 +39,9 @@ impl Repo {
         }
         let parts: Vec<&str> = full.split('/').collect();
         if parts.len() != 2 {
-            return Err(invalid("it must be exactly <namespace>/<name> (repository namespace required)"));
+            return Err(invalid(
+                "it must be exactly <namespace>/<name> (repository namespace required)",
+            ));
         }
         for part in &parts {
             if !is_name_component(part) {
@@ -48,7 +50,10 @@ impl Repo {
                 ));
             }
         }
-        Ok(Repo { namespace: parts[0].to_string(), name: parts[1].to_string() })
+        Ok(Repo {
+            namespace: parts[0].to_string(),
+            name: parts[1].to_string(),
+        })
     }
 }
 
@@ -107,25 +112,46 @@ impl Digest {
     /// Parse a digest; only the algorithms Distribution implements are accepted.
     pub fn parse(s: &str) -> Result<Digest, RegistryError> {
         let invalid = |why: &str| {
-            RegistryError::new(Code::DigestInvalid, format!("invalid digest {:?}: {why}", truncate(s, 200)))
+            RegistryError::new(
+                Code::DigestInvalid,
+                format!("invalid digest {:?}: {why}", truncate(s, 200)),
+            )
         };
-        let (alg, hex) = s.split_once(':').ok_or_else(|| invalid("expected <algorithm>:<hex>"))?;
+        let (alg, hex) = s
+            .split_once(':')
+            .ok_or_else(|| invalid("expected <algorithm>:<hex>"))?;
         let want = match alg {
             "sha256" => 64,
             "sha384" => 96,
             "sha512" => 128,
-            _ => return Err(invalid("unsupported algorithm (use sha256, sha384 or sha512)")),
+            _ => {
+                return Err(invalid(
+                    "unsupported algorithm (use sha256, sha384 or sha512)",
+                ))
+            }
         };
-        if hex.len() != want || !hex.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
-            return Err(invalid(&format!("{alg} needs {want} lower-case hex characters")));
+        if hex.len() != want
+            || !hex
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        {
+            return Err(invalid(&format!(
+                "{alg} needs {want} lower-case hex characters"
+            )));
         }
-        Ok(Digest { algorithm: alg.to_string(), hex: hex.to_string() })
+        Ok(Digest {
+            algorithm: alg.to_string(),
+            hex: hex.to_string(),
+        })
     }
 
     /// sha256 of some bytes.
     pub fn sha256_of(bytes: &[u8]) -> Digest {
         use sha2::Digest as _;
-        Digest { algorithm: "sha256".into(), hex: hex::encode(sha2::Sha256::digest(bytes)) }
+        Digest {
+            algorithm: "sha256".into(),
+            hex: hex::encode(sha2::Sha256::digest(bytes)),
+        }
     }
 }
 
@@ -200,9 +226,17 @@ pub enum Route {
     /// `/v2/<repo>/blobs/<digest>`
     Blob { repo: Repo, digest: Digest },
     /// `/v2/<repo>/blobs/uploads/` (start an upload, possibly monolithic or a mount)
-    UploadStart { repo: Repo, mount: Option<Mount>, digest: Option<Digest> },
+    UploadStart {
+        repo: Repo,
+        mount: Option<Mount>,
+        digest: Option<Digest>,
+    },
     /// `/v2/<repo>/blobs/uploads/<uuid>` (status, chunk, finish, cancel)
-    Upload { repo: Repo, uuid: String, digest: Option<Digest> },
+    Upload {
+        repo: Repo,
+        uuid: String,
+        digest: Option<Digest>,
+    },
     /// `/v2/<repo>/referrers/<digest>`
     Referrers { repo: Repo, digest: Digest },
     /// `/admin/blobs/<digest>`: global blob deletion for the pruner.
@@ -251,7 +285,10 @@ impl Route {
 fn not_found(path: &str) -> RegistryError {
     RegistryError::new(
         Code::Unsupported,
-        format!("{:?} is not an endpoint of the registry API", truncate(path, 300)),
+        format!(
+            "{:?} is not an endpoint of the registry API",
+            truncate(path, 300)
+        ),
     )
     .with_status(404)
 }
@@ -259,11 +296,15 @@ fn not_found(path: &str) -> RegistryError {
 /// Look up a query parameter (first occurrence, percent-decoded).
 pub fn query_param(query: Option<&str>, key: &str) -> Option<String> {
     let query = query?;
-    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 fn optional_digest(query: Option<&str>, key: &str) -> Result<Option<Digest>, RegistryError> {
-    query_param(query, key).map(|d| Digest::parse(&d)).transpose()
+    query_param(query, key)
+        .map(|d| Digest::parse(&d))
+        .transpose()
 }
 
 /// Classify a request path (without query) plus its raw query string.
@@ -277,14 +318,19 @@ pub fn classify(path: &str, query: Option<&str>) -> Result<Route, RegistryError>
         _ => {}
     }
     if let Some(rest) = path.strip_prefix("/admin/blobs/") {
-        return Ok(Route::AdminBlob { digest: Digest::parse(rest)? });
+        return Ok(Route::AdminBlob {
+            digest: Digest::parse(rest)?,
+        });
     }
     if let Some(rest) = path.strip_prefix("/extensions/v2/") {
         let segs: Vec<&str> = rest.split('/').collect();
         let n = segs.len();
         if n >= 3 && segs[n - 2] == "signatures" {
             let repo = Repo::parse(&segs[..n - 2].join("/"))?;
-            return Ok(Route::Signatures { repo, digest: Digest::parse(segs[n - 1])? });
+            return Ok(Route::Signatures {
+                repo,
+                digest: Digest::parse(segs[n - 1])?,
+            });
         }
         return Err(not_found(path));
     }
@@ -300,30 +346,48 @@ pub fn classify(path: &str, query: Option<&str>) -> Result<Route, RegistryError>
     }
     if n >= 3 && segs[n - 2] == "manifests" {
         let repo = name(n - 2)?;
-        return Ok(Route::Manifest { repo, reference: Reference::parse(segs[n - 1])? });
+        return Ok(Route::Manifest {
+            repo,
+            reference: Reference::parse(segs[n - 1])?,
+        });
     }
     if n >= 3 && segs[n - 2] == "referrers" {
         let repo = name(n - 2)?;
-        return Ok(Route::Referrers { repo, digest: Digest::parse(segs[n - 1])? });
+        return Ok(Route::Referrers {
+            repo,
+            digest: Digest::parse(segs[n - 1])?,
+        });
     }
     // `blobs/uploads/` (trailing slash) or `blobs/uploads`
-    let upload_start = (n >= 4 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" && segs[n - 1].is_empty())
-        .then_some(n - 3)
-        .or((n >= 3 && segs[n - 2] == "blobs" && segs[n - 1] == "uploads").then_some(n - 2));
+    let upload_start =
+        (n >= 4 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" && segs[n - 1].is_empty())
+            .then_some(n - 3)
+            .or((n >= 3 && segs[n - 2] == "blobs" && segs[n - 1] == "uploads").then_some(n - 2));
     if let Some(upto) = upload_start {
         let repo = name(upto)?;
         let digest = optional_digest(query, "digest")?;
         let mount = match (query_param(query, "mount"), query_param(query, "from")) {
-            (Some(d), Some(from)) => Some(Mount { digest: Digest::parse(&d)?, from: Repo::parse(&from)? }),
+            (Some(d), Some(from)) => Some(Mount {
+                digest: Digest::parse(&d)?,
+                from: Repo::parse(&from)?,
+            }),
             // `mount` without `from` is not a mount: the spec says to start a normal upload
             _ => None,
         };
-        return Ok(Route::UploadStart { repo, mount, digest });
+        return Ok(Route::UploadStart {
+            repo,
+            mount,
+            digest,
+        });
     }
     if n >= 4 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" {
         let repo = name(n - 3)?;
         let uuid = segs[n - 1];
-        if uuid.len() > 256 || !uuid.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_=.".contains(&c)) {
+        if uuid.len() > 256
+            || !uuid
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_=.".contains(&c))
+        {
             return Err(RegistryError::new(
                 Code::BlobUploadInvalid,
                 format!("invalid upload id {:?}", truncate(uuid, 100)),
@@ -331,11 +395,18 @@ pub fn classify(path: &str, query: Option<&str>) -> Result<Route, RegistryError>
             .with_status(404));
         }
         let digest = optional_digest(query, "digest")?;
-        return Ok(Route::Upload { repo, uuid: uuid.to_string(), digest });
+        return Ok(Route::Upload {
+            repo,
+            uuid: uuid.to_string(),
+            digest,
+        });
     }
     if n >= 3 && segs[n - 2] == "blobs" {
         let repo = name(n - 2)?;
-        return Ok(Route::Blob { repo, digest: Digest::parse(segs[n - 1])? });
+        return Ok(Route::Blob {
+            repo,
+            digest: Digest::parse(segs[n - 1])?,
+        });
     }
     Err(not_found(path))
 }
@@ -362,29 +433,59 @@ mod tests {
         assert_eq!(classify("/healthz", None).unwrap(), Route::Health);
         assert_eq!(classify("/v2/", None).unwrap(), Route::Base);
         assert_eq!(classify("/v2", None).unwrap(), Route::Base);
-        assert_eq!(classify("/v2/_catalog", Some("n=10")).unwrap(), Route::Catalog);
-        assert_eq!(classify("/openshift/token", Some("scope=x")).unwrap(), Route::Token);
-        assert_eq!(classify("/extensions/v2/metrics", None).unwrap(), Route::Metrics);
+        assert_eq!(
+            classify("/v2/_catalog", Some("n=10")).unwrap(),
+            Route::Catalog
+        );
+        assert_eq!(
+            classify("/openshift/token", Some("scope=x")).unwrap(),
+            Route::Token
+        );
+        assert_eq!(
+            classify("/extensions/v2/metrics", None).unwrap(),
+            Route::Metrics
+        );
     }
 
     #[test]
     fn repository_routes() {
-        assert_eq!(classify("/v2/ns/is/tags/list", None).unwrap(), Route::Tags { repo: repo("ns/is") });
+        assert_eq!(
+            classify("/v2/ns/is/tags/list", None).unwrap(),
+            Route::Tags {
+                repo: repo("ns/is")
+            }
+        );
         assert_eq!(
             classify("/v2/ns/is/manifests/latest", None).unwrap(),
-            Route::Manifest { repo: repo("ns/is"), reference: Reference::Tag("latest".into()) }
+            Route::Manifest {
+                repo: repo("ns/is"),
+                reference: Reference::Tag("latest".into())
+            }
         );
         assert_eq!(
             classify(&format!("/v2/ns/is/manifests/{D}"), None).unwrap(),
-            Route::Manifest { repo: repo("ns/is"), reference: Reference::Digest(dg()) }
+            Route::Manifest {
+                repo: repo("ns/is"),
+                reference: Reference::Digest(dg())
+            }
         );
         assert_eq!(
             classify(&format!("/v2/ns/is/blobs/{D}"), None).unwrap(),
-            Route::Blob { repo: repo("ns/is"), digest: dg() }
+            Route::Blob {
+                repo: repo("ns/is"),
+                digest: dg()
+            }
         );
         assert_eq!(
-            classify(&format!("/v2/ns/is/referrers/{D}"), Some("artifactType=a%2Fb")).unwrap(),
-            Route::Referrers { repo: repo("ns/is"), digest: dg() }
+            classify(
+                &format!("/v2/ns/is/referrers/{D}"),
+                Some("artifactType=a%2Fb")
+            )
+            .unwrap(),
+            Route::Referrers {
+                repo: repo("ns/is"),
+                digest: dg()
+            }
         );
     }
 
@@ -392,45 +493,101 @@ mod tests {
     fn uploads() {
         assert_eq!(
             classify("/v2/ns/is/blobs/uploads/", None).unwrap(),
-            Route::UploadStart { repo: repo("ns/is"), mount: None, digest: None }
+            Route::UploadStart {
+                repo: repo("ns/is"),
+                mount: None,
+                digest: None
+            }
         );
         assert_eq!(
             classify("/v2/ns/is/blobs/uploads", None).unwrap(),
-            Route::UploadStart { repo: repo("ns/is"), mount: None, digest: None }
+            Route::UploadStart {
+                repo: repo("ns/is"),
+                mount: None,
+                digest: None
+            }
         );
         assert_eq!(
             classify("/v2/ns/is/blobs/uploads/", Some(&format!("digest={D}"))).unwrap(),
-            Route::UploadStart { repo: repo("ns/is"), mount: None, digest: Some(dg()) }
-        );
-        assert_eq!(
-            classify("/v2/ns/is/blobs/uploads/", Some(&format!("mount={D}&from=other%2Frepo"))).unwrap(),
             Route::UploadStart {
                 repo: repo("ns/is"),
-                mount: Some(Mount { digest: dg(), from: repo("other/repo") }),
+                mount: None,
+                digest: Some(dg())
+            }
+        );
+        assert_eq!(
+            classify(
+                "/v2/ns/is/blobs/uploads/",
+                Some(&format!("mount={D}&from=other%2Frepo"))
+            )
+            .unwrap(),
+            Route::UploadStart {
+                repo: repo("ns/is"),
+                mount: Some(Mount {
+                    digest: dg(),
+                    from: repo("other/repo")
+                }),
                 digest: None
             }
         );
         // mount without from: a plain upload
         assert_eq!(
             classify("/v2/ns/is/blobs/uploads/", Some(&format!("mount={D}"))).unwrap(),
-            Route::UploadStart { repo: repo("ns/is"), mount: None, digest: None }
+            Route::UploadStart {
+                repo: repo("ns/is"),
+                mount: None,
+                digest: None
+            }
         );
         assert_eq!(
             classify("/v2/ns/is/blobs/uploads/0f2b-aa_c=", Some("_state=abc")).unwrap(),
-            Route::Upload { repo: repo("ns/is"), uuid: "0f2b-aa_c=".into(), digest: None }
+            Route::Upload {
+                repo: repo("ns/is"),
+                uuid: "0f2b-aa_c=".into(),
+                digest: None
+            }
         );
         assert_eq!(
-            classify("/v2/ns/is/blobs/uploads/u1", Some(&format!("_state=x&digest={D}"))).unwrap(),
-            Route::Upload { repo: repo("ns/is"), uuid: "u1".into(), digest: Some(dg()) }
+            classify(
+                "/v2/ns/is/blobs/uploads/u1",
+                Some(&format!("_state=x&digest={D}"))
+            )
+            .unwrap(),
+            Route::Upload {
+                repo: repo("ns/is"),
+                uuid: "u1".into(),
+                digest: Some(dg())
+            }
         );
     }
 
     #[test]
     fn upload_errors() {
-        assert_eq!(code(classify("/v2/ns/is/blobs/uploads/", Some("digest=sha256:xyz"))), Code::DigestInvalid);
-        assert_eq!(code(classify("/v2/ns/is/blobs/uploads/", Some(&format!("mount={D}&from=a")))), Code::NameInvalid);
-        assert_eq!(code(classify("/v2/ns/is/blobs/uploads/", Some("mount=bad&from=a/b"))), Code::DigestInvalid);
-        assert_eq!(code(classify("/v2/ns/is/blobs/uploads/a%20b", None)), Code::BlobUploadInvalid);
+        assert_eq!(
+            code(classify(
+                "/v2/ns/is/blobs/uploads/",
+                Some("digest=sha256:xyz")
+            )),
+            Code::DigestInvalid
+        );
+        assert_eq!(
+            code(classify(
+                "/v2/ns/is/blobs/uploads/",
+                Some(&format!("mount={D}&from=a"))
+            )),
+            Code::NameInvalid
+        );
+        assert_eq!(
+            code(classify(
+                "/v2/ns/is/blobs/uploads/",
+                Some("mount=bad&from=a/b")
+            )),
+            Code::DigestInvalid
+        );
+        assert_eq!(
+            code(classify("/v2/ns/is/blobs/uploads/a%20b", None)),
+            Code::BlobUploadInvalid
+        );
     }
 
     #[test]
@@ -438,10 +595,15 @@ mod tests {
         for ok in ["a/b", "ns/is", "a0/b-c", "a.b/c_d", "a__b/c---d", "x/y.z-w"] {
             assert!(Repo::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["a", "a/b/c", "A/b", "a/B", "../b", "a/..", "a/.b", "a/b.", "a//b", "/a/b", "a/b/", "a/_b",
-            "a/b___c", "a/b._c", "a/", "/b", "", "a b/c", "ns/is%2F"]
-        {
-            assert_eq!(Repo::parse(bad).unwrap_err().code, Code::NameInvalid, "{bad}");
+        for bad in [
+            "a", "a/b/c", "A/b", "a/B", "../b", "a/..", "a/.b", "a/b.", "a//b", "/a/b", "a/b/",
+            "a/_b", "a/b___c", "a/b._c", "a/", "/b", "", "a b/c", "ns/is%2F",
+        ] {
+            assert_eq!(
+                Repo::parse(bad).unwrap_err().code,
+                Code::NameInvalid,
+                "{bad}"
+            );
         }
         let long = format!("{}/b", "a".repeat(254));
         assert_eq!(Repo::parse(&long).unwrap_err().code, Code::NameInvalid);
@@ -450,12 +612,30 @@ mod tests {
     #[test]
     fn names_in_paths() {
         assert_eq!(code(classify("/v2/one/tags/list", None)), Code::NameInvalid);
-        assert_eq!(code(classify("/v2/a/b/c/tags/list", None)), Code::NameInvalid);
-        assert_eq!(code(classify("/v2/a/../b/manifests/latest", None)), Code::NameInvalid);
-        assert_eq!(code(classify("/v2/Ns/is/manifests/latest", None)), Code::NameInvalid);
-        assert_eq!(code(classify(&format!("/v2/a/blobs/{D}"), None)), Code::NameInvalid);
-        assert_eq!(code(classify("/v2/a/b/c/blobs/uploads/", None)), Code::NameInvalid);
-        assert_eq!(code(classify(&format!("/extensions/v2/a/signatures/{D}"), None)), Code::NameInvalid);
+        assert_eq!(
+            code(classify("/v2/a/b/c/tags/list", None)),
+            Code::NameInvalid
+        );
+        assert_eq!(
+            code(classify("/v2/a/../b/manifests/latest", None)),
+            Code::NameInvalid
+        );
+        assert_eq!(
+            code(classify("/v2/Ns/is/manifests/latest", None)),
+            Code::NameInvalid
+        );
+        assert_eq!(
+            code(classify(&format!("/v2/a/blobs/{D}"), None)),
+            Code::NameInvalid
+        );
+        assert_eq!(
+            code(classify("/v2/a/b/c/blobs/uploads/", None)),
+            Code::NameInvalid
+        );
+        assert_eq!(
+            code(classify(&format!("/extensions/v2/a/signatures/{D}"), None)),
+            Code::NameInvalid
+        );
     }
 
     #[test]
@@ -472,13 +652,32 @@ mod tests {
             &format!("sha256:{}", "g".repeat(64)),
             &format!("sha256:{}", "a".repeat(65)),
         ] {
-            assert_eq!(Digest::parse(bad).unwrap_err().code, Code::DigestInvalid, "{bad}");
+            assert_eq!(
+                Digest::parse(bad).unwrap_err().code,
+                Code::DigestInvalid,
+                "{bad}"
+            );
         }
-        assert_eq!(code(classify("/v2/ns/is/blobs/sha256:abc", None)), Code::DigestInvalid);
-        assert_eq!(code(classify("/v2/ns/is/manifests/sha256:abc", None)), Code::DigestInvalid);
-        assert_eq!(code(classify("/v2/ns/is/referrers/latest", None)), Code::DigestInvalid);
-        assert_eq!(code(classify("/admin/blobs/nope", None)), Code::DigestInvalid);
-        assert_eq!(classify(&format!("/admin/blobs/{D}"), None).unwrap(), Route::AdminBlob { digest: dg() });
+        assert_eq!(
+            code(classify("/v2/ns/is/blobs/sha256:abc", None)),
+            Code::DigestInvalid
+        );
+        assert_eq!(
+            code(classify("/v2/ns/is/manifests/sha256:abc", None)),
+            Code::DigestInvalid
+        );
+        assert_eq!(
+            code(classify("/v2/ns/is/referrers/latest", None)),
+            Code::DigestInvalid
+        );
+        assert_eq!(
+            code(classify("/admin/blobs/nope", None)),
+            Code::DigestInvalid
+        );
+        assert_eq!(
+            classify(&format!("/admin/blobs/{D}"), None).unwrap(),
+            Route::AdminBlob { digest: dg() }
+        );
         assert_eq!(Digest::sha256_of(b"").to_string(), D);
     }
 
@@ -488,15 +687,25 @@ mod tests {
             assert!(Reference::parse(ok).is_ok(), "{ok}");
         }
         for bad in ["", ".x", "-x", "a/b", "a b", &"a".repeat(129), "ä"] {
-            assert_eq!(Reference::parse(bad).unwrap_err().code, Code::TagInvalid, "{bad}");
+            assert_eq!(
+                Reference::parse(bad).unwrap_err().code,
+                Code::TagInvalid,
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn unknown_paths() {
-        for p in ["/v1/", "/v2/ns/is", "/v2/ns/is/other/x", "/admin", "/extensions/v2/x", "/robots.txt",
-            "/v2/ns/is/tags"]
-        {
+        for p in [
+            "/v1/",
+            "/v2/ns/is",
+            "/v2/ns/is/other/x",
+            "/admin",
+            "/extensions/v2/x",
+            "/robots.txt",
+            "/v2/ns/is/tags",
+        ] {
             let e = classify(p, None).unwrap_err();
             assert_eq!((e.code, e.status), (Code::Unsupported, 404), "{p}");
         }
@@ -506,7 +715,10 @@ mod tests {
     fn signatures_route() {
         assert_eq!(
             classify(&format!("/extensions/v2/ns/is/signatures/{D}"), None).unwrap(),
-            Route::Signatures { repo: repo("ns/is"), digest: dg() }
+            Route::Signatures {
+                repo: repo("ns/is"),
+                digest: dg()
+            }
         );
     }
 

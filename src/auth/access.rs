@@ -46,7 +46,14 @@ impl Access {
         }
     }
     fn cluster(verb: &'static str, resource: &'static str, subresource: &'static str) -> Access {
-        Access { namespace: String::new(), name: String::new(), verb, group: IMAGE_GROUP, resource, subresource }
+        Access {
+            namespace: String::new(),
+            name: String::new(),
+            verb,
+            group: IMAGE_GROUP,
+            resource,
+            subresource,
+        }
     }
     /// The pruner check: cluster-wide `delete images`.
     pub fn prune() -> Access {
@@ -61,7 +68,11 @@ impl Access {
         Access::cluster("get", "registry", "metrics")
     }
     fn sign(repo: &Repo) -> Access {
-        Access { verb: "create", resource: "imagesignatures", ..Access::layers(repo, "create") }
+        Access {
+            verb: "create",
+            resource: "imagesignatures",
+            ..Access::layers(repo, "create")
+        }
     }
 
     /// The record the way distribution reports it in error details (`{"Type","Name","Action"}`).
@@ -92,18 +103,27 @@ pub enum Plan {
     Identify,
     /// Every access in `required` must be allowed. `mount_source`, when present, is checked
     /// too, but a denial only disables the cross-repository mount (reference §3.5).
-    Check { required: Vec<Access>, mount_source: Option<Access> },
+    Check {
+        required: Vec<Access>,
+        mount_source: Option<Access>,
+    },
 }
 
 fn unsupported(method: &Method, route: &Route) -> RegistryError {
     RegistryError::new(
         Code::Unsupported,
-        format!("method {method} is not supported on the {} endpoint", route.class()),
+        format!(
+            "method {method} is not supported on the {} endpoint",
+            route.class()
+        ),
     )
 }
 
 fn check(required: Vec<Access>) -> Plan {
-    Plan::Check { required, mount_source: None }
+    Plan::Check {
+        required,
+        mount_source: None,
+    }
 }
 
 /// Map a classified request to its plan; methods an endpoint does not accept → 405 `UNSUPPORTED`.
@@ -116,8 +136,12 @@ pub fn plan(method: &Method, route: &Route) -> Result<Plan, RegistryError> {
         Route::Token if method == Method::GET => Plan::Public,
         Route::Base if read => Plan::Identify,
         Route::Catalog if read => check(vec![Access::catalog()]),
-        Route::Tags { repo } | Route::Referrers { repo, .. } if read => check(vec![Access::pull(repo)]),
-        Route::Manifest { repo, .. } | Route::Blob { repo, .. } if read => check(vec![Access::pull(repo)]),
+        Route::Tags { repo } | Route::Referrers { repo, .. } if read => {
+            check(vec![Access::pull(repo)])
+        }
+        Route::Manifest { repo, .. } | Route::Blob { repo, .. } if read => {
+            check(vec![Access::pull(repo)])
+        }
         Route::Manifest { repo, .. } if method == Method::PUT => {
             check(vec![Access::pull(repo), Access::push(repo)])
         }
@@ -126,15 +150,20 @@ pub fn plan(method: &Method, route: &Route) -> Result<Plan, RegistryError> {
         }
         Route::UploadStart { repo, mount, .. } if method == Method::POST => Plan::Check {
             required: vec![Access::pull(repo), Access::push(repo)],
-            mount_source: mount.as_ref().filter(|m| &m.from != repo).map(|m| Access::pull(&m.from)),
+            mount_source: mount
+                .as_ref()
+                .filter(|m| &m.from != repo)
+                .map(|m| Access::pull(&m.from)),
         },
         Route::Upload { repo, .. } if read => check(vec![Access::pull(repo)]),
         Route::Upload { repo, .. } if write => check(vec![Access::pull(repo), Access::push(repo)]),
         Route::Upload { repo, .. } if delete => check(vec![Access::push(repo)]),
         Route::Signatures { repo, .. } if read => check(vec![Access::pull(repo)]),
-        Route::Signatures { repo, .. } if method == Method::PUT => {
-            check(vec![Access::pull(repo), Access::push(repo), Access::sign(repo)])
-        }
+        Route::Signatures { repo, .. } if method == Method::PUT => check(vec![
+            Access::pull(repo),
+            Access::push(repo),
+            Access::sign(repo),
+        ]),
         Route::Metrics if read => check(vec![Access::metrics()]),
         _ => return Err(unsupported(method, route)),
     };
@@ -159,30 +188,77 @@ mod tests {
     fn pull_and_push() {
         let pull = check(vec![Access::pull(&repo())]);
         let push = check(vec![Access::pull(&repo()), Access::push(&repo())]);
-        assert_eq!(plan_for(Method::GET, "/v2/ns/is/manifests/latest", None).unwrap(), pull);
-        assert_eq!(plan_for(Method::HEAD, &format!("/v2/ns/is/blobs/{D}"), None).unwrap(), pull);
-        assert_eq!(plan_for(Method::GET, "/v2/ns/is/tags/list", None).unwrap(), pull);
-        assert_eq!(plan_for(Method::GET, &format!("/v2/ns/is/referrers/{D}"), None).unwrap(), pull);
-        assert_eq!(plan_for(Method::GET, "/v2/ns/is/blobs/uploads/u", None).unwrap(), pull);
-        assert_eq!(plan_for(Method::PUT, "/v2/ns/is/manifests/latest", None).unwrap(), push);
-        assert_eq!(plan_for(Method::POST, "/v2/ns/is/blobs/uploads/", None).unwrap(), push);
-        assert_eq!(plan_for(Method::PATCH, "/v2/ns/is/blobs/uploads/u", None).unwrap(), push);
-        assert_eq!(plan_for(Method::PUT, "/v2/ns/is/blobs/uploads/u", Some(&format!("digest={D}"))).unwrap(), push);
+        assert_eq!(
+            plan_for(Method::GET, "/v2/ns/is/manifests/latest", None).unwrap(),
+            pull
+        );
+        assert_eq!(
+            plan_for(Method::HEAD, &format!("/v2/ns/is/blobs/{D}"), None).unwrap(),
+            pull
+        );
+        assert_eq!(
+            plan_for(Method::GET, "/v2/ns/is/tags/list", None).unwrap(),
+            pull
+        );
+        assert_eq!(
+            plan_for(Method::GET, &format!("/v2/ns/is/referrers/{D}"), None).unwrap(),
+            pull
+        );
+        assert_eq!(
+            plan_for(Method::GET, "/v2/ns/is/blobs/uploads/u", None).unwrap(),
+            pull
+        );
+        assert_eq!(
+            plan_for(Method::PUT, "/v2/ns/is/manifests/latest", None).unwrap(),
+            push
+        );
+        assert_eq!(
+            plan_for(Method::POST, "/v2/ns/is/blobs/uploads/", None).unwrap(),
+            push
+        );
+        assert_eq!(
+            plan_for(Method::PATCH, "/v2/ns/is/blobs/uploads/u", None).unwrap(),
+            push
+        );
+        assert_eq!(
+            plan_for(
+                Method::PUT,
+                "/v2/ns/is/blobs/uploads/u",
+                Some(&format!("digest={D}"))
+            )
+            .unwrap(),
+            push
+        );
     }
 
     #[test]
     fn access_shape() {
         let a = Access::push(&repo());
-        assert_eq!((a.namespace.as_str(), a.name.as_str(), a.verb), ("ns", "is", "update"));
-        assert_eq!((a.group, a.resource), ("image.openshift.io", "imagestreams/layers"));
+        assert_eq!(
+            (a.namespace.as_str(), a.name.as_str(), a.verb),
+            ("ns", "is", "update")
+        );
+        assert_eq!(
+            (a.group, a.resource),
+            ("image.openshift.io", "imagestreams/layers")
+        );
     }
 
     #[test]
     fn deletes() {
         let prune = check(vec![Access::prune()]);
-        assert_eq!(plan_for(Method::DELETE, "/v2/ns/is/manifests/latest", None).unwrap(), prune);
-        assert_eq!(plan_for(Method::DELETE, &format!("/v2/ns/is/blobs/{D}"), None).unwrap(), prune);
-        assert_eq!(plan_for(Method::DELETE, &format!("/admin/blobs/{D}"), None).unwrap(), prune);
+        assert_eq!(
+            plan_for(Method::DELETE, "/v2/ns/is/manifests/latest", None).unwrap(),
+            prune
+        );
+        assert_eq!(
+            plan_for(Method::DELETE, &format!("/v2/ns/is/blobs/{D}"), None).unwrap(),
+            prune
+        );
+        assert_eq!(
+            plan_for(Method::DELETE, &format!("/admin/blobs/{D}"), None).unwrap(),
+            prune
+        );
         assert_eq!(
             plan_for(Method::DELETE, "/v2/ns/is/blobs/uploads/u", None).unwrap(),
             check(vec![Access::push(&repo())])
@@ -192,22 +268,59 @@ mod tests {
 
     #[test]
     fn mount_source_is_deferred() {
-        let p = plan_for(Method::POST, "/v2/ns/is/blobs/uploads/", Some(&format!("mount={D}&from=other/src"))).unwrap();
-        let Plan::Check { required, mount_source } = p else { panic!() };
+        let p = plan_for(
+            Method::POST,
+            "/v2/ns/is/blobs/uploads/",
+            Some(&format!("mount={D}&from=other/src")),
+        )
+        .unwrap();
+        let Plan::Check {
+            required,
+            mount_source,
+        } = p
+        else {
+            panic!()
+        };
         assert_eq!(required.len(), 2);
-        assert_eq!(mount_source, Some(Access::pull(&Repo::parse("other/src").unwrap())));
+        assert_eq!(
+            mount_source,
+            Some(Access::pull(&Repo::parse("other/src").unwrap()))
+        );
         // mounting from the same repository needs nothing extra
-        let p = plan_for(Method::POST, "/v2/ns/is/blobs/uploads/", Some(&format!("mount={D}&from=ns/is"))).unwrap();
-        assert!(matches!(p, Plan::Check { mount_source: None, .. }));
+        let p = plan_for(
+            Method::POST,
+            "/v2/ns/is/blobs/uploads/",
+            Some(&format!("mount={D}&from=ns/is")),
+        )
+        .unwrap();
+        assert!(matches!(
+            p,
+            Plan::Check {
+                mount_source: None,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn public_identify_catalog() {
-        assert_eq!(plan_for(Method::GET, "/healthz", None).unwrap(), Plan::Public);
-        assert_eq!(plan_for(Method::GET, "/openshift/token", None).unwrap(), Plan::Public);
+        assert_eq!(
+            plan_for(Method::GET, "/healthz", None).unwrap(),
+            Plan::Public
+        );
+        assert_eq!(
+            plan_for(Method::GET, "/openshift/token", None).unwrap(),
+            Plan::Public
+        );
         assert_eq!(plan_for(Method::GET, "/v2/", None).unwrap(), Plan::Identify);
-        assert_eq!(plan_for(Method::GET, "/v2/_catalog", None).unwrap(), check(vec![Access::catalog()]));
-        assert_eq!(plan_for(Method::GET, "/extensions/v2/metrics", None).unwrap(), check(vec![Access::metrics()]));
+        assert_eq!(
+            plan_for(Method::GET, "/v2/_catalog", None).unwrap(),
+            check(vec![Access::catalog()])
+        );
+        assert_eq!(
+            plan_for(Method::GET, "/extensions/v2/metrics", None).unwrap(),
+            check(vec![Access::metrics()])
+        );
     }
 
     #[test]

@@ -37,13 +37,26 @@ struct ByDecision(CacheSettings);
 
 impl Expiry<Key, bool> for ByDecision {
     fn expire_after_create(&self, _k: &Key, allowed: &bool, _now: Instant) -> Option<Duration> {
-        Some(if *allowed { self.0.allow_ttl } else { self.0.deny_ttl })
+        Some(if *allowed {
+            self.0.allow_ttl
+        } else {
+            self.0.deny_ttl
+        })
     }
 }
 
 impl Expiry<Option<[u8; 32]>, Option<UserInfo>> for ByDecision {
-    fn expire_after_create(&self, _k: &Option<[u8; 32]>, v: &Option<UserInfo>, _now: Instant) -> Option<Duration> {
-        Some(if v.is_some() { self.0.allow_ttl } else { self.0.deny_ttl })
+    fn expire_after_create(
+        &self,
+        _k: &Option<[u8; 32]>,
+        v: &Option<UserInfo>,
+        _now: Instant,
+    ) -> Option<Duration> {
+        Some(if v.is_some() {
+            self.0.allow_ttl
+        } else {
+            self.0.deny_ttl
+        })
     }
 }
 
@@ -56,16 +69,35 @@ pub struct Authorizer {
 
 impl Authorizer {
     pub fn new(api: ApiClient, s: CacheSettings) -> Authorizer {
-        let decisions = Cache::builder().max_capacity(s.max_entries).expire_after(ByDecision(s)).build();
-        let identities = Cache::builder().max_capacity(s.max_entries).expire_after(ByDecision(s)).build();
-        Authorizer { api, decisions, identities }
+        let decisions = Cache::builder()
+            .max_capacity(s.max_entries)
+            .expire_after(ByDecision(s))
+            .build();
+        let identities = Cache::builder()
+            .max_capacity(s.max_entries)
+            .expire_after(ByDecision(s))
+            .build();
+        Authorizer {
+            api,
+            decisions,
+            identities,
+        }
     }
 
     /// Is `access` allowed for `token` (`None` = anonymous)? `Err` when the API cannot answer:
     /// the caller must fail closed.
-    pub async fn allowed(&self, token: Option<&Token>, access: &Access) -> Result<bool, Arc<ApiError>> {
-        let key = Key { token: token.map(Token::hash), access: access.clone() };
-        self.decisions.try_get_with(key, self.review(token, access)).await
+    pub async fn allowed(
+        &self,
+        token: Option<&Token>,
+        access: &Access,
+    ) -> Result<bool, Arc<ApiError>> {
+        let key = Key {
+            token: token.map(Token::hash),
+            access: access.clone(),
+        };
+        self.decisions
+            .try_get_with(key, self.review(token, access))
+            .await
     }
 
     async fn review(&self, token: Option<&Token>, access: &Access) -> Result<bool, ApiError> {

@@ -37,14 +37,22 @@ fn records(accesses: &[Access]) -> Value {
 }
 
 fn unauthorized(message: &str, accesses: &[Access], challenge: String) -> RegistryError {
-    RegistryError::new(Code::Unauthorized, format!("authentication required: {message}"))
-        .with_detail(records(accesses))
-        .with_challenge(challenge)
+    RegistryError::new(
+        Code::Unauthorized,
+        format!("authentication required: {message}"),
+    )
+    .with_detail(records(accesses))
+    .with_challenge(challenge)
 }
 
 /// Credentials missing or unreadable: `ErrTokenRequired` challenges with Bearer, `ErrTokenInvalid`
 /// with Basic.
-pub fn credentials(err: &CredentialError, realm: &str, token_realm: &str, accesses: &[Access]) -> RegistryError {
+pub fn credentials(
+    err: &CredentialError,
+    realm: &str,
+    token_realm: &str,
+    accesses: &[Access],
+) -> RegistryError {
     let challenge = match err {
         CredentialError::Required => bearer(token_realm),
         CredentialError::Invalid => basic(realm, &err.to_string()),
@@ -64,25 +72,50 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(basic("myrealm", "access denied"), r#"Basic realm=myrealm,error="access denied""#);
+        assert_eq!(
+            basic("myrealm", "access denied"),
+            r#"Basic realm=myrealm,error="access denied""#
+        );
         assert_eq!(
             bearer("https://openshift-example.com/openshift/token"),
             r#"Bearer realm="https://openshift-example.com/openshift/token""#
         );
-        assert_eq!(token_realm("https", "r.example:443"), "https://r.example/openshift/token");
-        assert_eq!(token_realm("http", "127.0.0.1:5000"), "http://127.0.0.1:5000/openshift/token");
-        assert_eq!(token_realm("http", "[::1]:80"), "http://[::1]/openshift/token");
+        assert_eq!(
+            token_realm("https", "r.example:443"),
+            "https://r.example/openshift/token"
+        );
+        assert_eq!(
+            token_realm("http", "127.0.0.1:5000"),
+            "http://127.0.0.1:5000/openshift/token"
+        );
+        assert_eq!(
+            token_realm("http", "[::1]:80"),
+            "http://[::1]/openshift/token"
+        );
     }
 
     #[test]
     fn credential_errors_pick_the_scheme() {
         let a = [Access::pull(&Repo::parse("a/b").unwrap())];
-        let e = credentials(&CredentialError::Required, "openshift", "http://h/openshift/token", &a);
+        let e = credentials(
+            &CredentialError::Required,
+            "openshift",
+            "http://h/openshift/token",
+            &a,
+        );
         assert_eq!(e.status, 401);
         assert!(e.challenge.unwrap().starts_with("Bearer "));
         assert_eq!(e.detail[0]["Action"], "pull");
-        let e = credentials(&CredentialError::Invalid, "openshift", "http://h/openshift/token", &a);
-        assert_eq!(e.challenge.unwrap(), r#"Basic realm=openshift,error="failed to decode credentials""#);
+        let e = credentials(
+            &CredentialError::Invalid,
+            "openshift",
+            "http://h/openshift/token",
+            &a,
+        );
+        assert_eq!(
+            e.challenge.unwrap(),
+            r#"Basic realm=openshift,error="failed to decode credentials""#
+        );
         let e = denied("openshift", &[]);
         assert!(e.message.contains("access denied"));
         assert!(e.detail.is_null());

@@ -69,7 +69,9 @@ pub fn parse(header: Option<&[u8]>) -> Result<Credentials, CredentialError> {
     if raw.len() > MAX_HEADER_LEN {
         return Err(CredentialError::Invalid);
     }
-    let value = std::str::from_utf8(raw).map_err(|_| CredentialError::Invalid)?.trim();
+    let value = std::str::from_utf8(raw)
+        .map_err(|_| CredentialError::Invalid)?
+        .trim();
     let mut parts = value.split(' ').filter(|p| !p.is_empty());
     let (Some(scheme), Some(param), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(CredentialError::Required);
@@ -104,7 +106,11 @@ mod tests {
     use super::*;
 
     fn basic(s: &str) -> Vec<u8> {
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s)).into_bytes()
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(s)
+        )
+        .into_bytes()
     }
     fn tok(s: &str) -> Result<Credentials, CredentialError> {
         Ok(Credentials::Token(Token::new(s)))
@@ -121,10 +127,22 @@ mod tests {
     #[test]
     fn basic_errors() {
         assert_eq!(parse(Some(&basic("user:"))), Err(CredentialError::Invalid));
-        assert_eq!(parse(Some(&basic("nocolon"))), Err(CredentialError::Invalid));
-        assert_eq!(parse(Some(b"Basic !!!notbase64")), Err(CredentialError::Invalid));
-        assert_eq!(parse(Some(&basic("u:has space"))), Err(CredentialError::Invalid));
-        assert_eq!(parse(Some(&basic("u:\u{7f}"))), Err(CredentialError::Invalid));
+        assert_eq!(
+            parse(Some(&basic("nocolon"))),
+            Err(CredentialError::Invalid)
+        );
+        assert_eq!(
+            parse(Some(b"Basic !!!notbase64")),
+            Err(CredentialError::Invalid)
+        );
+        assert_eq!(
+            parse(Some(&basic("u:has space"))),
+            Err(CredentialError::Invalid)
+        );
+        assert_eq!(
+            parse(Some(&basic("u:\u{7f}"))),
+            Err(CredentialError::Invalid)
+        );
     }
 
     #[test]

@@ -53,7 +53,9 @@ pub struct Decider {
 fn unavailable(e: &ApiError) -> RegistryError {
     RegistryError::new(
         Code::Unavailable,
-        format!("the OpenShift API could not confirm this request is allowed ({e}); try again later"),
+        format!(
+            "the OpenShift API could not confirm this request is allowed ({e}); try again later"
+        ),
     )
 }
 
@@ -66,7 +68,11 @@ impl Decider {
     }
 
     /// Decide. `Err` is an error answer; `caller` is filled in for logging.
-    pub async fn decide(&self, req: &Request<'_>, caller: &mut Caller) -> Result<Next, RegistryError> {
+    pub async fn decide(
+        &self,
+        req: &Request<'_>,
+        caller: &mut Caller,
+    ) -> Result<Next, RegistryError> {
         let plan = access::plan(req.method, req.route)?;
         let creds = credentials::parse(req.authorization);
         caller.who = match &creds {
@@ -77,20 +83,27 @@ impl Decider {
         match plan {
             Plan::Public => match req.route {
                 Route::Token => self.token_endpoint(req).await.map(Next::Respond),
-                _ => Ok(Next::Respond(Local::empty(200).header("Cache-Control", "no-cache"))),
+                _ => Ok(Next::Respond(
+                    Local::empty(200).header("Cache-Control", "no-cache"),
+                )),
             },
             Plan::Identify => {
                 let token = self.token(creds, req.origin, &[])?;
                 if let Some(t) = token {
                     match self.authorizer.identify(Some(&t)).await {
-                        Ok(Some(user)) => caller.who = format!("{} (token:{})", user.username, t.fingerprint()),
+                        Ok(Some(user)) => {
+                            caller.who = format!("{} (token:{})", user.username, t.fingerprint())
+                        }
                         Ok(None) => return Err(challenge::denied(&self.realm, &[])),
                         Err(e) => return Err(unavailable(&e)),
                     }
                 }
                 Ok(Next::Respond(Local::json(200, "{}")))
             }
-            Plan::Check { required, mount_source } => {
+            Plan::Check {
+                required,
+                mount_source,
+            } => {
                 let token = self.token(creds, req.origin, &required)?;
                 let token = token.as_ref();
                 let decisions =
@@ -106,7 +119,8 @@ impl Decider {
                     Some(src) => !matches!(self.authorizer.allowed(token, src).await, Ok(true)),
                     None => false,
                 };
-                self.after_authorization(req.route).map(|()| Next::Proxy { strip_mount })
+                self.after_authorization(req.route)
+                    .map(|()| Next::Proxy { strip_mount })
             }
         }
     }
@@ -122,9 +136,12 @@ impl Decider {
         match creds {
             Ok(Credentials::Token(t)) => Ok(Some(t)),
             Ok(Credentials::Anonymous) => Ok(None),
-            Ok(Credentials::Missing) => {
-                Err(challenge::credentials(&CredentialError::Required, &self.realm, &realm, accesses))
-            }
+            Ok(Credentials::Missing) => Err(challenge::credentials(
+                &CredentialError::Required,
+                &self.realm,
+                &realm,
+                accesses,
+            )),
             Err(e) => Err(challenge::credentials(&e, &self.realm, &realm, accesses)),
         }
     }
@@ -137,7 +154,11 @@ impl Decider {
             Route::Metrics => "the metrics endpoint",
             _ => return Ok(()),
         };
-        Err(RegistryError::new(Code::Unsupported, format!("{what} is not available on this gateway yet")).with_status(404))
+        Err(RegistryError::new(
+            Code::Unsupported,
+            format!("{what} is not available on this gateway yet"),
+        )
+        .with_status(404))
     }
 
     /// `GET /openshift/token` (reference §2.6): echo a validated token, or `anonymous`.
@@ -158,7 +179,12 @@ impl Decider {
         }
         let token = match credentials::parse(Some(raw)) {
             Ok(Credentials::Token(t)) => t,
-            _ => return Ok(Local::json(401, json!({"details": "invalid request"}).to_string())),
+            _ => {
+                return Ok(Local::json(
+                    401,
+                    json!({"details": "invalid request"}).to_string(),
+                ))
+            }
         };
         match self.authorizer.identify(Some(&token)).await {
             Ok(Some(_)) => Ok(Local::json(
@@ -191,8 +217,14 @@ mod tests {
     #[test]
     fn scopes() {
         assert_eq!(invalid_scope(Some("scope=repository:a/b:pull")), None);
-        assert_eq!(invalid_scope(Some("scope=repository:a/b/c:pull")), Some("repository:a/b/c:pull".into()));
-        assert_eq!(invalid_scope(Some("scope=repository:a:pull,push")), Some("repository:a:pull,push".into()));
+        assert_eq!(
+            invalid_scope(Some("scope=repository:a/b/c:pull")),
+            Some("repository:a/b/c:pull".into())
+        );
+        assert_eq!(
+            invalid_scope(Some("scope=repository:a:pull,push")),
+            Some("repository:a:pull,push".into())
+        );
         assert_eq!(invalid_scope(Some("scope=registry:catalog:*")), None);
         assert_eq!(invalid_scope(None), None);
     }

@@ -21,17 +21,27 @@ impl Origin {
         trust_forwarded: bool,
         fallback_host: &str,
     ) -> Origin {
-        let valid = |h: &&str| !h.is_empty() && h.bytes().all(|c| c.is_ascii_graphic() && c != b'/' && c != b'@');
+        let valid = |h: &&str| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|c| c.is_ascii_graphic() && c != b'/' && c != b'@')
+        };
         let listener_scheme = if listener_tls { "https" } else { "http" };
         let mut scheme = listener_scheme.to_string();
-        let mut host = host_header.filter(valid).unwrap_or(fallback_host).to_string();
+        let mut host = host_header
+            .filter(valid)
+            .unwrap_or(fallback_host)
+            .to_string();
         if trust_forwarded {
             if let Some(p) = fwd_proto.map(|p| p.split(',').next().unwrap_or("").trim()) {
                 if p == "http" || p == "https" {
                     scheme = p.to_string();
                 }
             }
-            if let Some(h) = fwd_host.map(|h| h.split(',').next().unwrap_or("").trim()).filter(valid) {
+            if let Some(h) = fwd_host
+                .map(|h| h.split(',').next().unwrap_or("").trim())
+                .filter(valid)
+            {
                 host = h.to_string();
             }
         }
@@ -45,7 +55,11 @@ impl Origin {
 
 /// Rewrite a `Location` that points at the upstream itself so that it points at the gateway.
 /// Relative locations and redirects to other hosts (storage back-ends) are left alone.
-pub fn rewrite_location(location: &str, upstream_authority: &str, origin: &Origin) -> Option<String> {
+pub fn rewrite_location(
+    location: &str,
+    upstream_authority: &str,
+    origin: &Origin,
+) -> Option<String> {
     let url = Url::parse(location).ok()?;
     let authority = match url.port() {
         Some(p) => format!("{}:{p}", url.host_str()?),
@@ -85,9 +99,29 @@ mod tests {
 
     #[test]
     fn origin_ignores_untrusted_forwarded_headers() {
-        let o = Origin::of(false, Some("gw:5000"), Some("https"), Some("evil"), false, "x");
-        assert_eq!(o, Origin { scheme: "http".into(), host: "gw:5000".into() });
-        let o = Origin::of(false, Some("gw:5000"), Some("https"), Some("reg.example, other"), true, "x");
+        let o = Origin::of(
+            false,
+            Some("gw:5000"),
+            Some("https"),
+            Some("evil"),
+            false,
+            "x",
+        );
+        assert_eq!(
+            o,
+            Origin {
+                scheme: "http".into(),
+                host: "gw:5000".into()
+            }
+        );
+        let o = Origin::of(
+            false,
+            Some("gw:5000"),
+            Some("https"),
+            Some("reg.example, other"),
+            true,
+            "x",
+        );
         assert_eq!(o.base(), "https://reg.example");
         let o = Origin::of(true, None, None, None, false, "fallback:1");
         assert_eq!(o.base(), "https://fallback:1");
@@ -97,19 +131,39 @@ mod tests {
 
     #[test]
     fn location_rewrite() {
-        let o = Origin { scheme: "https".into(), host: "gw.example".into() };
+        let o = Origin {
+            scheme: "https".into(),
+            host: "gw.example".into(),
+        };
         assert_eq!(
-            rewrite_location("http://127.0.0.1:5001/v2/a/b/blobs/uploads/u?_state=x", "127.0.0.1:5001", &o).as_deref(),
+            rewrite_location(
+                "http://127.0.0.1:5001/v2/a/b/blobs/uploads/u?_state=x",
+                "127.0.0.1:5001",
+                &o
+            )
+            .as_deref(),
             Some("https://gw.example/v2/a/b/blobs/uploads/u?_state=x")
         );
-        assert_eq!(rewrite_location("https://s3.example/bucket/x?sig=1", "127.0.0.1:5001", &o), None);
-        assert_eq!(rewrite_location("/v2/a/b/blobs/uploads/u", "127.0.0.1:5001", &o), None);
+        assert_eq!(
+            rewrite_location("https://s3.example/bucket/x?sig=1", "127.0.0.1:5001", &o),
+            None
+        );
+        assert_eq!(
+            rewrite_location("/v2/a/b/blobs/uploads/u", "127.0.0.1:5001", &o),
+            None
+        );
     }
 
     #[test]
     fn mount_stripping() {
-        assert_eq!(strip_mount("/v2/a/b/blobs/uploads/", Some("mount=sha256:x&from=c/d")), "/v2/a/b/blobs/uploads/");
-        assert_eq!(strip_mount("/p", Some("from=c/d&digest=sha256:1&mount=x")), "/p?digest=sha256:1");
+        assert_eq!(
+            strip_mount("/v2/a/b/blobs/uploads/", Some("mount=sha256:x&from=c/d")),
+            "/v2/a/b/blobs/uploads/"
+        );
+        assert_eq!(
+            strip_mount("/p", Some("from=c/d&digest=sha256:1&mount=x")),
+            "/p?digest=sha256:1"
+        );
         assert_eq!(strip_mount("/p", None), "/p");
     }
 }

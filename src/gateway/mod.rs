@@ -52,7 +52,10 @@ impl Gateway {
     fn upstream_unavailable(&self, e: &Error) -> RegistryError {
         RegistryError::new(
             Code::Unavailable,
-            format!("the upstream registry is unavailable ({}); try again later", e.etype().as_str()),
+            format!(
+                "the upstream registry is unavailable ({}); try again later",
+                e.etype().as_str()
+            ),
         )
     }
 }
@@ -86,7 +89,10 @@ impl ProxyHttp for Gateway {
         let method = req.method.clone();
         let path = req.uri.path().to_string();
         let query = req.uri.query().map(str::to_string);
-        let authorization = req.headers.get("authorization").map(|v| v.as_bytes().to_vec());
+        let authorization = req
+            .headers
+            .get("authorization")
+            .map(|v| v.as_bytes().to_vec());
 
         let decision = match classify(&path, query.as_deref()) {
             Err(e) => Err(e),
@@ -106,7 +112,11 @@ impl ProxyHttp for Gateway {
         let local = match decision {
             Ok(Next::Proxy { strip_mount }) => {
                 ctx.strip_mount = strip_mount;
-                ctx.outcome = if strip_mount { "allowed (mount refused)" } else { "allowed" };
+                ctx.outcome = if strip_mount {
+                    "allowed (mount refused)"
+                } else {
+                    "allowed"
+                };
                 return Ok(false);
             }
             Ok(Next::Respond(local)) => {
@@ -127,9 +137,17 @@ impl ProxyHttp for Gateway {
         Ok(true)
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Ctx) -> pingora::Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut Ctx,
+    ) -> pingora::Result<Box<HttpPeer>> {
         let u = &self.upstream;
-        let sni = if u.tls { u.url.host_str().unwrap_or_default().to_string() } else { String::new() };
+        let sni = if u.tls {
+            u.url.host_str().unwrap_or_default().to_string()
+        } else {
+            String::new()
+        };
         let mut peer = HttpPeer::new(u.addr, u.tls, sni);
         peer.options.connection_timeout = Some(u.connect_timeout);
         peer.options.total_connection_timeout = Some(u.connect_timeout);
@@ -157,7 +175,9 @@ impl ProxyHttp for Gateway {
         }
         if ctx.strip_mount {
             let target = forward::strip_mount(up.uri.path(), up.uri.query());
-            let uri = target.parse().map_err(|_| Error::explain(ErrorType::InternalError, "bad upstream uri"))?;
+            let uri = target
+                .parse()
+                .map_err(|_| Error::explain(ErrorType::InternalError, "bad upstream uri"))?;
             up.set_uri(uri);
         }
         Ok(())
@@ -173,8 +193,14 @@ impl ProxyHttp for Gateway {
             return Ok(());
         }
         ctx.upstream_status = Some(resp.status.as_u16());
-        let location = resp.headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
-        if let Some(new) = location.and_then(|l| forward::rewrite_location(&l, &self.upstream.authority, &ctx.origin)) {
+        let location = resp
+            .headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if let Some(new) = location
+            .and_then(|l| forward::rewrite_location(&l, &self.upstream.authority, &ctx.origin))
+        {
             resp.insert_header("Location", new)?;
         }
         Ok(())
@@ -184,30 +210,56 @@ impl ProxyHttp for Gateway {
         let err = match (e.etype(), e.esource()) {
             (ErrorType::HTTPStatus(code), _) => {
                 let code = *code;
-                let c = if code >= 500 { Code::Unavailable } else { Code::Unknown };
-                Some(RegistryError::new(c, format!("request failed: {}", e.etype().as_str())).with_status(code))
+                let c = if code >= 500 {
+                    Code::Unavailable
+                } else {
+                    Code::Unknown
+                };
+                Some(
+                    RegistryError::new(c, format!("request failed: {}", e.etype().as_str()))
+                        .with_status(code),
+                )
             }
-            (ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed, ErrorSource::Downstream) => None,
-            (_, ErrorSource::Downstream) => {
-                Some(RegistryError::new(Code::Unknown, "the request could not be read").with_status(400))
-            }
+            (
+                ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed,
+                ErrorSource::Downstream,
+            ) => None,
+            (_, ErrorSource::Downstream) => Some(
+                RegistryError::new(Code::Unknown, "the request could not be read").with_status(400),
+            ),
             (_, ErrorSource::Upstream) => Some(self.upstream_unavailable(e)),
-            _ => Some(RegistryError::new(Code::Unknown, "internal gateway error; see the gateway log")),
+            _ => Some(RegistryError::new(
+                Code::Unknown,
+                "internal gateway error; see the gateway log",
+            )),
         };
         ctx.outcome = "proxy error";
         let Some(err) = err else {
-            return FailToProxy { error_code: 0, can_reuse_downstream: false };
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
         };
         tracing::warn!(error = %e, route = ctx.route.as_ref().map(Route::class), "proxy error");
         if let Err(we) = respond::write(session, &Local::from(&err)).await {
             tracing::debug!(error = %we, "could not write the error answer");
         }
-        FailToProxy { error_code: err.status, can_reuse_downstream: false }
+        FailToProxy {
+            error_code: err.status,
+            can_reuse_downstream: false,
+        }
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
-        let status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
-        let repo = ctx.route.as_ref().and_then(Route::repo).map(ToString::to_string);
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .unwrap_or(0);
+        let repo = ctx
+            .route
+            .as_ref()
+            .and_then(Route::repo)
+            .map(ToString::to_string);
         tracing::info!(
             method = %session.req_header().method,
             route = ctx.route.as_ref().map(Route::class).unwrap_or("-"),

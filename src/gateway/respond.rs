@@ -22,11 +22,19 @@ const API_VERSION: (&str, &str) = ("Docker-Distribution-Api-Version", "registry/
 
 impl Local {
     pub fn json(status: u16, body: impl Into<Bytes>) -> Local {
-        Local { status, headers: vec![("Content-Type", JSON.into())], body: body.into() }
+        Local {
+            status,
+            headers: vec![("Content-Type", JSON.into())],
+            body: body.into(),
+        }
     }
 
     pub fn empty(status: u16) -> Local {
-        Local { status, headers: Vec::new(), body: Bytes::new() }
+        Local {
+            status,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
     }
 
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Local {
@@ -65,9 +73,13 @@ pub async fn write(session: &mut Session, local: &Local) -> pingora::Result<()> 
         resp.insert_header("Connection", "close")?;
     }
     let no_body = head || local.body.is_empty();
-    session.write_response_header(Box::new(resp), no_body).await?;
+    session
+        .write_response_header(Box::new(resp), no_body)
+        .await?;
     if !no_body {
-        session.write_response_body(Some(local.body.clone()), true).await?;
+        session
+            .write_response_body(Some(local.body.clone()), true)
+            .await?;
     }
     if body_pending {
         drain(session).await;
@@ -80,7 +92,9 @@ pub async fn drain(session: &mut Session) {
     let deadline = tokio::time::Instant::now() + DRAIN_MAX_TIME;
     let mut read = 0usize;
     while read < DRAIN_MAX_BYTES {
-        match tokio::time::timeout_at(deadline, session.downstream_session.read_request_body()).await {
+        match tokio::time::timeout_at(deadline, session.downstream_session.read_request_body())
+            .await
+        {
             Ok(Ok(Some(chunk))) => read += chunk.len(),
             _ => break,
         }

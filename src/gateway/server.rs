@@ -17,7 +17,11 @@ pub fn gateway(cfg: &Config, api: ApiSettings) -> Result<Gateway, String> {
     let c = cfg.cache;
     let authorizer = Arc::new(Authorizer::new(
         client,
-        CacheSettings { allow_ttl: c.allow_ttl, deny_ttl: c.deny_ttl, max_entries: c.max_entries },
+        CacheSettings {
+            allow_ttl: c.allow_ttl,
+            deny_ttl: c.deny_ttl,
+            max_entries: c.max_entries,
+        },
     ));
     Ok(Gateway {
         decider: Decider {
@@ -34,7 +38,10 @@ pub fn gateway(cfg: &Config, api: ApiSettings) -> Result<Gateway, String> {
 /// Run the gateway until SIGTERM (graceful, bounded by the grace period) or SIGINT (fast).
 /// Never returns.
 pub fn run(cfg: &Config, gw: Gateway) -> ! {
-    let mut conf = ServerConf { threads: cfg.gateway.threads, ..ServerConf::default() };
+    let mut conf = ServerConf {
+        threads: cfg.gateway.threads,
+        ..ServerConf::default()
+    };
     conf.grace_period_seconds = Some(cfg.gateway.grace_period.as_secs());
     conf.graceful_shutdown_timeout_seconds = Some(2);
     conf.upstream_keepalive_pool_size = cfg.upstream.keepalive_pool_size;

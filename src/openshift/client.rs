@@ -11,7 +11,8 @@ use url::Url;
 use crate::auth::access::Access;
 use crate::auth::credentials::Token;
 use crate::openshift::types::{
-    LegacyReviewResponse, ResourceAttributes, ReviewResponse, SelfSubjectReview, Status, User, UserInfo,
+    LegacyReviewResponse, ResourceAttributes, ReviewResponse, SelfSubjectReview, Status, User,
+    UserInfo,
 };
 
 /// How to reach the API.
@@ -65,18 +66,27 @@ impl ApiClient {
             .tcp_nodelay(true)
             .danger_accept_invalid_certs(s.insecure);
         if let Some(pem) = &s.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("the API CA is not PEM: {e}"))?;
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("the API CA is not PEM: {e}"))?;
             for c in certs {
                 b = b.add_root_certificate(c);
             }
         }
-        let http = b.build().map_err(|e| format!("cannot build the API client: {e}"))?;
+        let http = b
+            .build()
+            .map_err(|e| format!("cannot build the API client: {e}"))?;
         let mut base = s.base_url;
         if !base.path().ends_with('/') {
             let p = format!("{}/", base.path());
             base.set_path(&p);
         }
-        Ok(ApiClient { http, base, own_token: s.token, timeout: s.timeout, legacy_reviews: s.legacy_reviews })
+        Ok(ApiClient {
+            http,
+            base,
+            own_token: s.token,
+            timeout: s.timeout,
+            legacy_reviews: s.legacy_reviews,
+        })
     }
 
     /// The gateway's own token, if configured.
@@ -91,8 +101,14 @@ impl ApiClient {
         token: Option<&Token>,
         body: Option<&Value>,
     ) -> Result<T, ApiError> {
-        let url = self.base.join(path.trim_start_matches('/')).map_err(|e| ApiError::Malformed(e.to_string()))?;
-        let mut req = self.http.request(method, url).header("Accept", "application/json");
+        let url = self
+            .base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| ApiError::Malformed(e.to_string()))?;
+        let mut req = self
+            .http
+            .request(method, url)
+            .header("Accept", "application/json");
         if let Some(t) = token {
             req = req.bearer_auth(t.expose());
         }
@@ -100,18 +116,29 @@ impl ApiClient {
             req = req.json(b);
         }
         let send = async {
-            let resp = req.send().await.map_err(|e| ApiError::Unreachable(without_url(e)))?;
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| ApiError::Unreachable(without_url(e)))?;
             let status = resp.status().as_u16();
-            let bytes = resp.bytes().await.map_err(|e| ApiError::Unreachable(without_url(e)))?;
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| ApiError::Unreachable(without_url(e)))?;
             Ok::<_, ApiError>((status, bytes))
         };
-        let (status, bytes) = tokio::time::timeout(self.timeout, send).await.map_err(|_| ApiError::Timeout(self.timeout))??;
+        let (status, bytes) = tokio::time::timeout(self.timeout, send)
+            .await
+            .map_err(|_| ApiError::Timeout(self.timeout))??;
         if (200..300).contains(&status) {
-            return serde_json::from_slice(&bytes).map_err(|e| ApiError::Malformed(format!("{path}: {e}")));
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::Malformed(format!("{path}: {e}")));
         }
         let message = serde_json::from_slice::<Status>(&bytes)
             .map(|s| s.message)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned());
+            .unwrap_or_else(|_| {
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
+            });
         Err(match status {
             401 => ApiError::Unauthorized,
             403 => ApiError::Forbidden(message),
@@ -120,26 +147,54 @@ impl ApiClient {
         })
     }
 
-    async fn post<T: DeserializeOwned>(&self, path: &str, token: Option<&Token>, body: Value) -> Result<T, ApiError> {
-        self.call(reqwest::Method::POST, path, token, Some(&body)).await
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&Token>,
+        body: Value,
+    ) -> Result<T, ApiError> {
+        self.call(reqwest::Method::POST, path, token, Some(&body))
+            .await
     }
 
     /// Who is this token? SelfSubjectReview, falling back to `users/~` on clusters without it.
     /// `None` asks as `system:anonymous`.
     pub async fn who_am_i(&self, token: Option<&Token>) -> Result<UserInfo, ApiError> {
         let body = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
-        match self.post::<SelfSubjectReview>("apis/authentication.k8s.io/v1/selfsubjectreviews", token, body).await {
+        match self
+            .post::<SelfSubjectReview>(
+                "apis/authentication.k8s.io/v1/selfsubjectreviews",
+                token,
+                body,
+            )
+            .await
+        {
             Ok(r) => Ok(r.status.user_info),
             Err(ApiError::NotFound(_)) => {
-                let u: User = self.call(reqwest::Method::GET, "apis/user.openshift.io/v1/users/~", token, None).await?;
-                Ok(UserInfo { username: u.metadata.name, uid: u.metadata.uid, groups: u.groups })
+                let u: User = self
+                    .call(
+                        reqwest::Method::GET,
+                        "apis/user.openshift.io/v1/users/~",
+                        token,
+                        None,
+                    )
+                    .await?;
+                Ok(UserInfo {
+                    username: u.metadata.name,
+                    uid: u.metadata.uid,
+                    groups: u.groups,
+                })
             }
             Err(e) => Err(e),
         }
     }
 
     /// May the token's owner do `access`? (SelfSubjectAccessReview, or the legacy flavour.)
-    pub async fn self_access_review(&self, token: Option<&Token>, access: &Access) -> Result<bool, ApiError> {
+    pub async fn self_access_review(
+        &self,
+        token: Option<&Token>,
+        access: &Access,
+    ) -> Result<bool, ApiError> {
         if self.legacy_reviews {
             return self.legacy_access_review(token, access).await;
         }
@@ -148,8 +203,13 @@ impl ApiClient {
             "kind": "SelfSubjectAccessReview",
             "spec": {"resourceAttributes": ResourceAttributes::from(access)},
         });
-        let r: ReviewResponse =
-            self.post("apis/authorization.k8s.io/v1/selfsubjectaccessreviews", token, body).await?;
+        let r: ReviewResponse = self
+            .post(
+                "apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                token,
+                body,
+            )
+            .await?;
         Ok(r.status.allowed && !r.status.denied)
     }
 
@@ -160,7 +220,13 @@ impl ApiClient {
             let mut body = legacy_body("SubjectAccessReview", access);
             body["user"] = json!("system:anonymous");
             body["groups"] = json!(["system:unauthenticated"]);
-            let r: LegacyReviewResponse = self.post(&legacy_path(access, "subjectaccessreviews"), self.own_token(), body).await?;
+            let r: LegacyReviewResponse = self
+                .post(
+                    &legacy_path(access, "subjectaccessreviews"),
+                    self.own_token(),
+                    body,
+                )
+                .await?;
             return Ok(r.allowed);
         }
         let body = json!({
@@ -172,26 +238,45 @@ impl ApiClient {
                 "resourceAttributes": ResourceAttributes::from(access),
             },
         });
-        let r: ReviewResponse = self.post("apis/authorization.k8s.io/v1/subjectaccessreviews", self.own_token(), body).await?;
+        let r: ReviewResponse = self
+            .post(
+                "apis/authorization.k8s.io/v1/subjectaccessreviews",
+                self.own_token(),
+                body,
+            )
+            .await?;
         Ok(r.status.allowed && !r.status.denied)
     }
 
     /// `/oapi/v1` LocalSubjectAccessReview (namespaced) or SubjectAccessReview (cluster), with an
     /// empty user meaning "the caller"; a 403/404 on the local flavour retries as the namespaced SAR.
-    async fn legacy_access_review(&self, token: Option<&Token>, access: &Access) -> Result<bool, ApiError> {
+    async fn legacy_access_review(
+        &self,
+        token: Option<&Token>,
+        access: &Access,
+    ) -> Result<bool, ApiError> {
         if access.namespace.is_empty() {
             let body = legacy_body("SubjectAccessReview", access);
-            let r: LegacyReviewResponse = self.post("oapi/v1/subjectaccessreviews", token, body).await?;
+            let r: LegacyReviewResponse = self
+                .post("oapi/v1/subjectaccessreviews", token, body)
+                .await?;
             return Ok(r.allowed);
         }
         let body = legacy_body("LocalSubjectAccessReview", access);
-        let r: Result<LegacyReviewResponse, _> =
-            self.post(&legacy_path(access, "localsubjectaccessreviews"), token, body).await;
+        let r: Result<LegacyReviewResponse, _> = self
+            .post(
+                &legacy_path(access, "localsubjectaccessreviews"),
+                token,
+                body,
+            )
+            .await;
         match r {
             Ok(r) => Ok(r.allowed),
             Err(ApiError::NotFound(_)) => {
                 let body = legacy_body("SubjectAccessReview", access);
-                let r: LegacyReviewResponse = self.post(&legacy_path(access, "subjectaccessreviews"), token, body).await?;
+                let r: LegacyReviewResponse = self
+                    .post(&legacy_path(access, "subjectaccessreviews"), token, body)
+                    .await?;
                 Ok(r.allowed)
             }
             Err(e) => Err(e),
@@ -240,13 +325,22 @@ mod tests {
     #[test]
     fn legacy_shapes() {
         let a = Access::pull(&Repo::parse("ns/is").unwrap());
-        assert_eq!(legacy_path(&a, "localsubjectaccessreviews"), "oapi/v1/namespaces/ns/localsubjectaccessreviews");
+        assert_eq!(
+            legacy_path(&a, "localsubjectaccessreviews"),
+            "oapi/v1/namespaces/ns/localsubjectaccessreviews"
+        );
         let b = legacy_body("LocalSubjectAccessReview", &a);
         assert_eq!(b["resource"], "imagestreams/layers");
         assert_eq!(b["resourceName"], "is");
         assert_eq!(b["user"], "");
-        assert_eq!(legacy_path(&Access::prune(), "subjectaccessreviews"), "oapi/v1/subjectaccessreviews");
-        assert_eq!(legacy_body("x", &Access::metrics())["resource"], "registry/metrics");
+        assert_eq!(
+            legacy_path(&Access::prune(), "subjectaccessreviews"),
+            "oapi/v1/subjectaccessreviews"
+        );
+        assert_eq!(
+            legacy_body("x", &Access::metrics())["resource"],
+            "registry/metrics"
+        );
     }
 
     #[test]
@@ -258,6 +352,9 @@ mod tests {
             json!({"namespace":"ns","verb":"update","group":"image.openshift.io","resource":"imagestreams/layers","name":"is"})
         );
         let v = serde_json::to_value(ResourceAttributes::from(&Access::catalog())).unwrap();
-        assert_eq!(v, json!({"verb":"list","group":"image.openshift.io","resource":"imagestreams"}));
+        assert_eq!(
+            v,
+            json!({"verb":"list","group":"image.openshift.io","resource":"imagestreams"})
+        );
     }
 }

@@ -58,7 +58,8 @@ struct User {
 }
 
 fn read_token(path: &Path) -> Result<Token, String> {
-    let t = std::fs::read_to_string(path).map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
+    let t = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
     let t = t.trim();
     if t.is_empty() {
         return Err(format!("token file {} is empty", path.display()));
@@ -71,39 +72,78 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 /// Settings for a non-embedded source.
-pub fn settings(source: &ApiSource, timeout: Duration, legacy_reviews: bool) -> Result<ApiSettings, String> {
-    let mk = |base_url: Url, ca_pem, insecure, token| ApiSettings { base_url, ca_pem, insecure, token, timeout, legacy_reviews };
+pub fn settings(
+    source: &ApiSource,
+    timeout: Duration,
+    legacy_reviews: bool,
+) -> Result<ApiSettings, String> {
+    let mk = |base_url: Url, ca_pem, insecure, token| ApiSettings {
+        base_url,
+        ca_pem,
+        insecure,
+        token,
+        timeout,
+        legacy_reviews,
+    };
     match source {
-        ApiSource::Embedded { .. } => Err("the embedded API is started by the gateway itself".into()),
-        ApiSource::Remote { url, ca_file, insecure, token_file } => {
+        ApiSource::Embedded { .. } => {
+            Err("the embedded API is started by the gateway itself".into())
+        }
+        ApiSource::Remote {
+            url,
+            ca_file,
+            insecure,
+            token_file,
+        } => {
             let ca = ca_file.as_deref().map(read).transpose()?;
             let token = token_file.as_deref().map(read_token).transpose()?;
             Ok(mk(url.clone(), ca, *insecure, token))
         }
         ApiSource::InCluster => {
-            let host = std::env::var("KUBERNETES_SERVICE_HOST")
-                .map_err(|_| "openshift.api = \"in-cluster\" but KUBERNETES_SERVICE_HOST is not set".to_string())?;
+            let host = std::env::var("KUBERNETES_SERVICE_HOST").map_err(|_| {
+                "openshift.api = \"in-cluster\" but KUBERNETES_SERVICE_HOST is not set".to_string()
+            })?;
             let port = std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_else(|_| "443".into());
-            let host = if host.contains(':') { format!("[{host}]") } else { host };
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host
+            };
             let url = Url::parse(&format!("https://{host}:{port}/")).map_err(|e| e.to_string())?;
             let dir = Path::new(SA_DIR);
-            Ok(mk(url, Some(read(&dir.join("ca.crt"))?), false, Some(read_token(&dir.join("token"))?)))
+            Ok(mk(
+                url,
+                Some(read(&dir.join("ca.crt"))?),
+                false,
+                Some(read_token(&dir.join("token"))?),
+            ))
         }
         ApiSource::Kubeconfig(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read kubeconfig {}: {e}", path.display()))?;
-            let k: Kubeconfig =
-                serde_norway::from_str(&text).map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read kubeconfig {}: {e}", path.display()))?;
+            let k: Kubeconfig = serde_norway::from_str(&text)
+                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
             let ctx = k
                 .contexts
                 .iter()
                 .find(|c| c.name == k.current_context)
-                .ok_or_else(|| format!("kubeconfig {}: current-context {:?} not found", path.display(), k.current_context))?;
+                .ok_or_else(|| {
+                    format!(
+                        "kubeconfig {}: current-context {:?} not found",
+                        path.display(),
+                        k.current_context
+                    )
+                })?;
             let cluster = k
                 .clusters
                 .iter()
                 .find(|c| c.name == ctx.item.cluster)
                 .ok_or_else(|| format!("kubeconfig: cluster {:?} not found", ctx.item.cluster))?;
-            let user = k.users.iter().find(|u| u.name == ctx.item.user).map(|u| &u.item);
+            let user = k
+                .users
+                .iter()
+                .find(|u| u.name == ctx.item.user)
+                .map(|u| &u.item);
             let base = path.parent().unwrap_or(Path::new("."));
             let ca = match (&cluster.item.ca_data, &cluster.item.ca_file) {
                 (Some(d), _) => Some(
@@ -116,10 +156,14 @@ pub fn settings(source: &ApiSource, timeout: Duration, legacy_reviews: bool) -> 
             };
             let token = match user {
                 Some(User { token: Some(t), .. }) => Some(Token::new(t.trim())),
-                Some(User { token_file: Some(f), .. }) => Some(read_token(&base.join(f))?),
+                Some(User {
+                    token_file: Some(f),
+                    ..
+                }) => Some(read_token(&base.join(f))?),
                 _ => None,
             };
-            let url = Url::parse(&cluster.item.server).map_err(|e| format!("kubeconfig: server: {e}"))?;
+            let url =
+                Url::parse(&cluster.item.server).map_err(|e| format!("kubeconfig: server: {e}"))?;
             Ok(mk(url, ca, cluster.item.insecure, token))
         }
     }

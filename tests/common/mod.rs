@@ -99,7 +99,11 @@ subjects = ["group:readers"]
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A child process killed on drop.
@@ -137,33 +141,48 @@ fn spawn(name: &'static str, cmd: &mut Command, dir: &Path) -> Proc {
 /// Wait until `GET url` answers with any HTTP status.
 pub fn wait_http(url: &str, proc_: &mut Proc) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let client = reqwest::blocking_get_status;
+    let client = probe::get_status;
     loop {
         if client(url).is_some() {
             return;
         }
         if let Ok(Some(st)) = proc_.child.try_wait() {
-            panic!("{} exited ({st}): {}", proc_.name, std::fs::read_to_string(&proc_.log).unwrap_or_default());
+            panic!(
+                "{} exited ({st}): {}",
+                proc_.name,
+                std::fs::read_to_string(&proc_.log).unwrap_or_default()
+            );
         }
         if Instant::now() > deadline {
-            panic!("{} did not come up: {}", proc_.name, std::fs::read_to_string(&proc_.log).unwrap_or_default());
+            panic!(
+                "{} did not come up: {}",
+                proc_.name,
+                std::fs::read_to_string(&proc_.log).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 /// Minimal blocking GET for readiness checks (no async runtime needed).
-mod reqwest {
+mod probe {
     use std::io::{Read, Write};
     use std::net::TcpStream;
     use std::time::Duration;
 
-    pub fn blocking_get_status(url: &str) -> Option<u16> {
+    pub fn get_status(url: &str) -> Option<u16> {
         let rest = url.strip_prefix("http://")?;
-        let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+        let (host, path) = rest
+            .split_once('/')
+            .map(|(h, p)| (h, format!("/{p}")))
+            .unwrap_or((rest, "/".into()));
         let mut s = TcpStream::connect(host).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
         let mut buf = [0u8; 64];
         let n = s.read(&mut buf).ok()?;
         let line = std::str::from_utf8(&buf[..n]).ok()?;
@@ -206,7 +225,9 @@ impl Stack {
         .unwrap();
         let mut registry = spawn(
             "registry",
-            Command::new("docker-registry").arg("serve").arg(d.join("registry.yml")),
+            Command::new("docker-registry")
+                .arg("serve")
+                .arg(d.join("registry.yml")),
             d,
         );
         std::fs::write(d.join("policy.toml"), policy()).unwrap();
@@ -232,13 +253,33 @@ impl Stack {
         drop(cfg);
         let mut gateway = spawn(
             "gateway",
-            Command::new(bin()).args(["serve", "--config"]).arg(d.join("portcullis.toml")).env("RUST_LOG", "info"),
+            Command::new(bin())
+                .args(["serve", "--config"])
+                .arg(d.join("portcullis.toml"))
+                .env("RUST_LOG", "info"),
             d,
         );
-        wait_http(&format!("http://127.0.0.1:{registry_port}/v2/"), &mut registry);
-        wait_http(&format!("http://127.0.0.1:{cluster_port}/healthz"), &mut cluster);
-        wait_http(&format!("http://127.0.0.1:{gateway_port}/healthz"), &mut gateway);
-        Stack { dir, registry, registry_port, cluster, cluster_port, gateway, gateway_port }
+        wait_http(
+            &format!("http://127.0.0.1:{registry_port}/v2/"),
+            &mut registry,
+        );
+        wait_http(
+            &format!("http://127.0.0.1:{cluster_port}/healthz"),
+            &mut cluster,
+        );
+        wait_http(
+            &format!("http://127.0.0.1:{gateway_port}/healthz"),
+            &mut gateway,
+        );
+        Stack {
+            dir,
+            registry,
+            registry_port,
+            cluster,
+            cluster_port,
+            gateway,
+            gateway_port,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -255,12 +296,15 @@ impl Stack {
 
     /// Counters of the embedded API (reviews answered, by kind).
     pub async fn api_stats(&self) -> serde_json::Value {
-        ::reqwest::get(format!("http://127.0.0.1:{}/portcullis/stats", self.cluster_port))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        ::reqwest::get(format!(
+            "http://127.0.0.1:{}/portcullis/stats",
+            self.cluster_port
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
     }
 
     pub fn gateway_log(&self) -> String {
@@ -276,7 +320,11 @@ pub fn skopeo(args: &[&str]) -> (bool, String) {
         .env("HOME", std::env::temp_dir())
         .output()
         .expect("skopeo is installed (.ci/run installs it)");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -331,7 +379,8 @@ pub fn oci_image(dir: &Path, tag: &str, seed: u64, layers: &[usize]) -> String {
         h.set_size(content.len() as u64);
         h.set_mode(0o644);
         h.set_cksum();
-        raw.append_data(&mut h, format!("file{i}"), content.as_slice()).unwrap();
+        raw.append_data(&mut h, format!("file{i}"), content.as_slice())
+            .unwrap();
         diff_ids.push(digest_of(&raw.into_inner().unwrap()));
         let d = put(&layer);
         descs.push(serde_json::json!({"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":d,"size":layer.len()}));
@@ -364,7 +413,8 @@ pub fn oci_image(dir: &Path, tag: &str, seed: u64, layers: &[usize]) -> String {
 
 /// The manifest digest an OCI layout holds for `tag`.
 pub fn oci_manifest_digest(dir: &Path, tag: &str) -> String {
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
     index["manifests"]
         .as_array()
         .unwrap()
@@ -390,4 +440,27 @@ pub fn tree_digests(dir: &Path) -> std::collections::BTreeMap<String, String> {
         }
     }
     out
+}
+
+/// `skopeo copy` an OCI layout (`dir`, tag `v1`) to `<gateway>/<repo>:v1`; `auth` is one
+/// skopeo destination-credential flag (e.g. `--dest-registry-token=T`).
+pub fn push(stack: &Stack, dir: &Path, repo: &str, auth: &str) -> (bool, String) {
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        auth,
+        &format!("oci:{}:v1", dir.display()),
+        &format!("docker://{}/{repo}:v1", stack.host()),
+    ])
+}
+
+/// `skopeo copy` `<gateway>/<repo>:v1` into an OCI layout at `dir`.
+pub fn pull(stack: &Stack, repo: &str, dir: &Path, auth: &str) -> (bool, String) {
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        auth,
+        &format!("docker://{}/{repo}:v1", stack.host()),
+        &format!("oci:{}:v1", dir.display()),
+    ])
 }

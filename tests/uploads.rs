@@ -1,0 +1,184 @@
+//! Upload shapes through the gateway: docker's single chunked PATCH without a length, OCI
+//! chunked uploads with Content-Range, and a monolithic PUT; Location headers point at the
+//! gateway.
+
+mod common;
+
+use common::*;
+use futures_util::stream;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn start_upload(stack: &Stack, repo: &str) -> String {
+    let r = client()
+        .post(stack.url(&format!("/v2/{repo}/blobs/uploads/")))
+        .bearer_auth(DEV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        loc.starts_with(&format!("http://{}/v2/{repo}/blobs/uploads/", stack.host())),
+        "{loc}"
+    );
+    loc
+}
+
+fn with_digest(loc: &str, digest: &str) -> String {
+    format!(
+        "{loc}{}digest={digest}",
+        if loc.contains('?') { "&" } else { "?" }
+    )
+}
+
+async fn fetch_blob(stack: &Stack, repo: &str, digest: &str) -> Vec<u8> {
+    let r = client()
+        .get(stack.url(&format!("/v2/{repo}/blobs/{digest}")))
+        .bearer_auth(DEV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test]
+async fn docker_style_single_chunked_patch() {
+    let stack = Stack::start();
+    let data = noise(11, 5 * 1024 * 1024 + 123);
+    let digest = digest_of(&data);
+    let loc = start_upload(&stack, "demo/docker").await;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        data.chunks(32 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let r = client()
+        .patch(&loc)
+        .bearer_auth(DEV)
+        .header("Content-Type", "application/octet-stream")
+        .body(reqwest::Body::wrap_stream(stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["range"], format!("0-{}", data.len() - 1));
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        loc.starts_with(&stack.url("/v2/demo/docker/blobs/uploads/")),
+        "{loc}"
+    );
+    let r = client()
+        .put(with_digest(&loc, &digest))
+        .bearer_auth(DEV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
+    assert_eq!(fetch_blob(&stack, "demo/docker", &digest).await, data);
+}
+
+#[tokio::test]
+async fn oci_chunked_upload_with_content_range() {
+    let stack = Stack::start();
+    let data = noise(12, 3 * 1024 * 1024);
+    let digest = digest_of(&data);
+    let mut loc = start_upload(&stack, "demo/chunks").await;
+    let mut offset = 0usize;
+    for chunk in data.chunks(1024 * 1024) {
+        let end = offset + chunk.len() - 1;
+        let r = client()
+            .patch(&loc)
+            .bearer_auth(DEV)
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Range", format!("{offset}-{end}"))
+            .header("Content-Length", chunk.len().to_string())
+            .body(chunk.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+        assert_eq!(r.headers()["range"], format!("0-{end}"));
+        loc = r.headers()["location"].to_str().unwrap().to_string();
+        offset = end + 1;
+    }
+    // status of the session
+    let r = client().get(&loc).bearer_auth(DEV).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let r = client()
+        .put(with_digest(&loc, &digest))
+        .bearer_auth(DEV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(fetch_blob(&stack, "demo/chunks", &digest).await, data);
+}
+
+#[tokio::test]
+async fn monolithic_put_and_cancel() {
+    let stack = Stack::start();
+    let data = noise(13, 200_000);
+    let digest = digest_of(&data);
+    // Distribution 2.8 answers a POST with a body by opening a session (202), which the
+    // client then completes with one PUT carrying the whole blob.
+    let loc = start_upload(&stack, "demo/mono").await;
+    let r = client()
+        .put(with_digest(&loc, &digest))
+        .bearer_auth(DEV)
+        .header("Content-Type", "application/octet-stream")
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(fetch_blob(&stack, "demo/mono", &digest).await, data);
+    // HEAD carries the length
+    let r = client()
+        .head(stack.url(&format!("/v2/demo/mono/blobs/{digest}")))
+        .bearer_auth(DEV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-length"], data.len().to_string());
+
+    // cancel an upload: needs push only
+    let loc = start_upload(&stack, "demo/mono").await;
+    let r = client()
+        .delete(&loc)
+        .bearer_auth(VIEWER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client().delete(&loc).bearer_auth(DEV).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+}
+
+#[tokio::test]
+async fn client_authorization_is_not_forwarded_and_forwarded_headers_are_overwritten() {
+    let stack = Stack::start();
+    // a spoofed X-Forwarded-Host must not steer the Location the client gets
+    let r = client()
+        .post(stack.url("/v2/demo/fwd/blobs/uploads/"))
+        .bearer_auth(DEV)
+        .header("X-Forwarded-Host", "evil.example")
+        .header("X-Forwarded-Proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let loc = r.headers()["location"].to_str().unwrap();
+    assert!(
+        loc.starts_with(&format!("http://{}/", stack.host())),
+        "{loc}"
+    );
+    // the registry's own log never sees the token
+    let reg = std::fs::read_to_string(&stack.registry.log).unwrap();
+    assert!(!reg.contains(DEV));
+    assert!(
+        !stack.gateway_log().contains(DEV),
+        "the gateway must never log tokens"
+    );
+}
