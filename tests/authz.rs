@@ -447,3 +447,42 @@ async fn mount_from_unreadable_namespace_becomes_a_plain_upload() {
         .unwrap()
         .contains("/v2/demo/app2/blobs/"));
 }
+
+#[tokio::test]
+async fn legacy_oapi_reviews() {
+    let stack = Stack::start_with("review_api = \"legacy\"");
+    seed(&stack, "public/legacy", DEV);
+    let c = client();
+    let r = c
+        .get(stack.url("/v2/public/legacy/tags/list"))
+        .bearer_auth(VIEWER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(stack.url("/v2/secret/x/tags/list"))
+        .bearer_auth(VIEWER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // anonymous: the review is refused for system:anonymous, the gateway asks on its behalf
+    let r = c
+        .get(stack.url("/v2/public/legacy/tags/list"))
+        .header("Authorization", "Bearer anonymous")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let stats = stack.api_stats().await;
+    assert!(
+        stats["localsubjectaccessreviews"].as_u64().unwrap() >= 2,
+        "{stats}"
+    );
+    assert_eq!(
+        stats["selfsubjectaccessreviews"].as_u64().unwrap(),
+        0,
+        "{stats}"
+    );
+}
