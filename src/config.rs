@@ -51,6 +51,7 @@ struct RawUpstream {
     read_timeout_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
     keepalive_pool_size: Option<usize>,
+    write_manifests: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -71,6 +72,7 @@ struct RawOpenShift {
 #[serde(deny_unknown_fields)]
 struct RawEmbedded {
     policy: Option<PathBuf>,
+    data: Option<PathBuf>,
     listen: Option<String>,
 }
 
@@ -122,13 +124,20 @@ pub struct Upstream {
     pub read_timeout: Duration,
     pub idle_timeout: Duration,
     pub keepalive_pool_size: usize,
+    /// Also write pushed manifests to the upstream by digest (so its GC keeps their blobs).
+    pub write_manifests: bool,
 }
 
 /// Where the OpenShift API is.
 #[derive(Debug, Clone)]
 pub enum ApiSource {
     /// Run the embedded API subset in-process, from a policy file.
-    Embedded { policy: PathBuf, listen: SocketAddr },
+    /// `data` is the object store file of the image API.
+    Embedded {
+        policy: PathBuf,
+        listen: SocketAddr,
+        data: PathBuf,
+    },
     /// A real API server.
     Remote {
         url: Url,
@@ -327,6 +336,7 @@ fn upstream(up: RawUpstream, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<Upstrea
         read_timeout: Duration::from_secs(up.read_timeout_secs.unwrap_or(600)),
         idle_timeout: Duration::from_secs(up.idle_timeout_secs.unwrap_or(50)),
         keepalive_pool_size: up.keepalive_pool_size.unwrap_or(256),
+        write_manifests: up.write_manifests.unwrap_or(true),
     })
 }
 
@@ -345,7 +355,17 @@ fn openshift(o: RawOpenShift, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<OpenSh
                     format!("{listen:?} is not an ip:port address"),
                 )
             })?;
-            ApiSource::Embedded { policy, listen }
+            // an explicit path is relative to the config file; the default to the working directory
+            let data = o
+                .embedded
+                .data
+                .map(rel)
+                .unwrap_or_else(|| PathBuf::from(".run/portcullis-api.db"));
+            ApiSource::Embedded {
+                policy,
+                listen,
+                data,
+            }
         }
         "kubeconfig" => match o.kubeconfig {
             Some(k) => ApiSource::Kubeconfig(rel(k)),

@@ -23,6 +23,7 @@ pub enum Code {
     ManifestBlobUnknown,
     SizeInvalid,
     RangeInvalid,
+    PaginationNumberInvalid,
     TooManyRequests,
     Unavailable,
     Unknown,
@@ -47,6 +48,7 @@ impl Code {
             Code::ManifestBlobUnknown => "MANIFEST_BLOB_UNKNOWN",
             Code::SizeInvalid => "SIZE_INVALID",
             Code::RangeInvalid => "RANGE_INVALID",
+            Code::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
             Code::TooManyRequests => "TOOMANYREQUESTS",
             Code::Unavailable => "UNAVAILABLE",
             Code::Unknown => "UNKNOWN",
@@ -64,7 +66,8 @@ impl Code {
             | Code::TagInvalid
             | Code::ManifestInvalid
             | Code::ManifestBlobUnknown
-            | Code::SizeInvalid => 400,
+            | Code::SizeInvalid
+            | Code::PaginationNumberInvalid => 400,
             Code::NameUnknown
             | Code::BlobUnknown
             | Code::BlobUploadUnknown

@@ -17,5 +17,8 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod images;
+pub mod manifest;
 pub mod openshift;
 pub mod route;
+pub mod upstream;

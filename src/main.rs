@@ -41,6 +41,10 @@ enum Command {
         /// Listen address (overrides the config).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Object store file of the image API (created if missing). Default: the config's
+        /// `openshift.embedded.data`, else `portcullis-api.db`.
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Validate a config file and print what it resolves to.
     CheckConfig {
@@ -70,7 +74,8 @@ fn main() -> ExitCode {
             config,
             policy,
             listen,
-        } => run_cluster(config.as_deref(), policy, listen),
+            data,
+        } => run_cluster(config.as_deref(), policy, listen, data),
         Command::CheckConfig { config } => match Config::load(&config) {
             Ok(c) => {
                 use std::io::Write as _;
@@ -98,7 +103,11 @@ fn serve(path: &Path) -> ExitCode {
     };
     let o = &cfg.openshift;
     let api = match &o.source {
-        ApiSource::Embedded { policy, listen } => match start_embedded(policy, *listen) {
+        ApiSource::Embedded {
+            policy,
+            listen,
+            data,
+        } => match start_embedded(policy, *listen, data, &cfg.gateway.public_address) {
             Ok((url, token)) => ApiSettings {
                 base_url: url,
                 ca_pem: None,
@@ -131,9 +140,21 @@ fn random_token() -> Result<String, String> {
 }
 
 /// Start the embedded API on its own runtime thread; returns its URL and the gateway's token.
-fn start_embedded(policy: &Path, listen: SocketAddr) -> Result<(url::Url, Token), String> {
-    let cluster =
-        Cluster::from_policy_file(policy).map_err(|e| format!("{}: {e}", policy.display()))?;
+fn start_embedded(
+    policy: &Path,
+    listen: SocketAddr,
+    data: &Path,
+    registry_host: &str,
+) -> Result<(url::Url, Token), String> {
+    if let Some(dir) = data.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let cluster = Cluster::open(policy, Some(data)).map_err(|e| match e {
+        cluster::ClusterError::Policy(_) => format!("{}: {e}", policy.display()),
+        other => other.to_string(),
+    })?;
+    cluster.set_registry_host(registry_host);
     let token = random_token()?;
     cluster.add_service_account("portcullis", "gateway", &token, "system:registry");
     let cluster = Arc::new(cluster);
@@ -169,7 +190,7 @@ fn start_embedded(policy: &Path, listen: SocketAddr) -> Result<(url::Url, Token)
             });
         })
         .map_err(|e| e.to_string())?;
-    tracing::info!(%addr, policy = %policy.display(), "embedded OpenShift API listening");
+    tracing::info!(%addr, policy = %policy.display(), data = %data.display(), "embedded OpenShift API listening");
     let url = url::Url::parse(&format!("http://{addr}/")).map_err(|e| e.to_string())?;
     Ok((url, Token::new(token)))
 }
@@ -178,22 +199,29 @@ fn run_cluster(
     config: Option<&Path>,
     policy: Option<PathBuf>,
     listen: Option<SocketAddr>,
+    data: Option<PathBuf>,
 ) -> ExitCode {
-    let (policy, cfg_listen) = match (config, policy) {
+    let (policy, cfg_listen, cfg_data) = match (config, policy) {
         (Some(c), _) => match Config::load(c) {
             Ok(Config { openshift: o, .. }) => match o.source {
-                ApiSource::Embedded { policy, listen } => (policy, listen),
+                ApiSource::Embedded { policy, listen, data: d } => (policy, listen, Some(d)),
                 _ => return fail("cluster --config needs openshift.api = \"embedded\" (it reads [openshift.embedded])"),
             },
             Err(e) => return fail(&e.to_string()),
         },
-        (None, Some(p)) => (p, "127.0.0.1:6443".parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 6443)))),
+        (None, Some(p)) => (p, SocketAddr::from(([127, 0, 0, 1], 6443)), None),
         (None, None) => return fail("cluster needs --config or --policy"),
     };
     let listen = listen.unwrap_or(cfg_listen);
-    let cluster = match Cluster::from_policy_file(&policy) {
+    let data = data
+        .or(cfg_data)
+        .unwrap_or_else(|| PathBuf::from("portcullis-api.db"));
+    let cluster = match Cluster::open(&policy, Some(&data)) {
         Ok(c) => Arc::new(c),
-        Err(e) => return fail(&format!("{}: {e}", policy.display())),
+        Err(e @ cluster::ClusterError::Policy(_)) => {
+            return fail(&format!("{}: {e}", policy.display()))
+        }
+        Err(e) => return fail(&e.to_string()),
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -205,7 +233,7 @@ fn run_cluster(
             Err(e) => return fail(&format!("cannot bind {listen}: {e}")),
         };
         let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        tracing::info!(%addr, policy = %policy.display(), "OpenShift API subset listening");
+        tracing::info!(%addr, policy = %policy.display(), data = %data.display(), "OpenShift API subset listening");
         println!("listening on {addr}");
         match cluster::serve(l, cluster).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -8,7 +8,7 @@
 use http::Method;
 
 use crate::error::{Code, RegistryError};
-use crate::route::{Repo, Route};
+use crate::route::{Reference, Repo, Route};
 
 const IMAGE_GROUP: &str = "image.openshift.io";
 
@@ -135,7 +135,8 @@ pub fn plan(method: &Method, route: &Route) -> Result<Plan, RegistryError> {
         Route::Health => Plan::Public,
         Route::Token if method == Method::GET => Plan::Public,
         Route::Base if read => Plan::Identify,
-        Route::Catalog if read => check(vec![Access::catalog()]),
+        // The catalog lists what the caller may pull: filtered per repository afterwards.
+        Route::Catalog if read => check(vec![]),
         Route::Tags { repo } | Route::Referrers { repo, .. } if read => {
             check(vec![Access::pull(repo)])
         }
@@ -145,6 +146,11 @@ pub fn plan(method: &Method, route: &Route) -> Result<Plan, RegistryError> {
         Route::Manifest { repo, .. } if method == Method::PUT => {
             check(vec![Access::pull(repo), Access::push(repo)])
         }
+        // Untagging is a push-level change to the stream; deleting content needs the pruner.
+        Route::Manifest {
+            repo,
+            reference: Reference::Tag(_),
+        } if delete => check(vec![Access::push(repo)]),
         Route::Manifest { .. } | Route::Blob { .. } | Route::AdminBlob { .. } if delete => {
             check(vec![Access::prune()])
         }
@@ -248,8 +254,12 @@ mod tests {
     fn deletes() {
         let prune = check(vec![Access::prune()]);
         assert_eq!(
-            plan_for(Method::DELETE, "/v2/ns/is/manifests/latest", None).unwrap(),
+            plan_for(Method::DELETE, &format!("/v2/ns/is/manifests/{D}"), None).unwrap(),
             prune
+        );
+        assert_eq!(
+            plan_for(Method::DELETE, "/v2/ns/is/manifests/latest", None).unwrap(),
+            check(vec![Access::push(&repo())])
         );
         assert_eq!(
             plan_for(Method::DELETE, &format!("/v2/ns/is/blobs/{D}"), None).unwrap(),
@@ -315,7 +325,7 @@ mod tests {
         assert_eq!(plan_for(Method::GET, "/v2/", None).unwrap(), Plan::Identify);
         assert_eq!(
             plan_for(Method::GET, "/v2/_catalog", None).unwrap(),
-            check(vec![Access::catalog()])
+            check(vec![])
         );
         assert_eq!(
             plan_for(Method::GET, "/extensions/v2/metrics", None).unwrap(),

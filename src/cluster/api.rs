@@ -19,6 +19,8 @@ use super::identity::{Authn, UserInfo};
 use super::rbac::{Decision, Request, ResourceAttributes, K8S_AUTHZ_GROUP, USER_GROUP};
 use super::{Cluster, Kind};
 
+mod images;
+
 /// Maximum accepted request body.
 pub const MAX_BODY: usize = 1 << 20;
 
@@ -53,6 +55,7 @@ pub fn router(cluster: Shared) -> Router {
             post(legacy_namespaced_review),
         )
         .route("/oapi/v1/subjectaccessreviews", post(legacy_cluster_review))
+        .merge(images::routes())
         .route("/healthz", get(healthz))
         .route("/portcullis/stats", get(stats))
         .fallback(not_found)

@@ -27,7 +27,22 @@
 //!   { verbs = ["get"], groups = ["image.openshift.io"], resources = ["imagestreams/layers"] },
 //!   # optional: names = ["only-this-stream"]
 //! ]
+//!
+//! [[limit_ranges]]                 # LimitRanges (served, and enforced on image admission)
+//! namespace = "demo"
+//! name = "image-limits"
+//! limits = [
+//!   { type = "openshift.io/Image", max = { storage = "1Gi" } },
+//!   { type = "openshift.io/ImageStream", max = { "openshift.io/images" = "10", "openshift.io/image-tags" = "5" } },
+//! ]
+//!
+//! [[resource_quotas]]              # ResourceQuotas (openshift.io/imagestreams is enforced
+//! namespace = "demo"               # on ImageStream create; usage is served in status.used)
+//! name = "image-quota"
+//! hard = { "openshift.io/imagestreams" = "3", "openshift.io/image-storage" = "10Gi" }
 //! ```
+//!
+//! Quantities are Kubernetes quantity strings (`"10"`, `"500M"`, `"1Gi"`) or integers.
 //!
 //! All sections are optional. Unknown keys, unknown role names, malformed
 //! subjects, malformed hashes and tokens used twice are rejected.
@@ -44,9 +59,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::admission::{known_limit_resources, LimitItem, LimitRange, ResourceQuota};
 use super::identity::{
     parse_token_hash, service_account_username, TokenHash, TokenStore, UserInfo,
 };
+use super::quantity::Quantity;
 use super::rbac::{
     builtin_role_names, valid_name, valid_segment, Authorizer, Binding, Role, Rule, Subject,
 };
@@ -84,6 +101,10 @@ struct PolicyFile {
     bindings: Vec<BindingEntry>,
     #[serde(default)]
     roles: Vec<RoleEntry>,
+    #[serde(default)]
+    limit_ranges: Vec<LimitRangeEntry>,
+    #[serde(default)]
+    resource_quotas: Vec<ResourceQuotaEntry>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,12 +150,63 @@ struct RuleEntry {
     names: Vec<String>,
 }
 
-/// A validated policy: identities and the authorizer (built-in roles, custom roles,
-/// implicit and configured bindings).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitRangeEntry {
+    namespace: String,
+    name: String,
+    limits: Vec<LimitItemEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitItemEntry {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    max: BTreeMap<String, QuantityEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResourceQuotaEntry {
+    namespace: String,
+    name: String,
+    hard: BTreeMap<String, QuantityEntry>,
+}
+
+/// A quantity as written in TOML: a string (`"1Gi"`) or an integer.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum QuantityEntry {
+    Text(String),
+    Int(i64),
+}
+
+impl QuantityEntry {
+    fn parse(&self) -> Option<Quantity> {
+        match self {
+            QuantityEntry::Text(s) => Quantity::parse(s),
+            QuantityEntry::Int(i) => Quantity::parse(&i.to_string()),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            QuantityEntry::Text(s) => format!("{s:?}"),
+            QuantityEntry::Int(i) => i.to_string(),
+        }
+    }
+}
+
+/// A validated policy: identities, the authorizer (built-in roles, custom roles,
+/// implicit and configured bindings), and the LimitRanges and ResourceQuotas.
 #[derive(Clone, Debug)]
 pub struct Policy {
     pub tokens: TokenStore,
     pub authorizer: Authorizer,
+    pub limit_ranges: Vec<LimitRange>,
+    pub resource_quotas: Vec<ResourceQuota>,
 }
 
 impl Policy {
@@ -326,7 +398,130 @@ fn compile(file: PolicyFile) -> Result<Policy, PolicyError> {
         });
     }
 
-    Ok(Policy { tokens, authorizer })
+    let limit_ranges = compile_limit_ranges(&file.limit_ranges)?;
+    let resource_quotas = compile_resource_quotas(&file.resource_quotas)?;
+
+    Ok(Policy {
+        tokens,
+        authorizer,
+        limit_ranges,
+        resource_quotas,
+    })
+}
+
+/// Validate `namespace` and `name` of a namespaced object entry, and that the pair is new.
+fn check_object_name(
+    entry: &str,
+    namespace: &str,
+    name: &str,
+    seen: &mut HashSet<(String, String)>,
+) -> Result<(), PolicyError> {
+    if !valid_segment(namespace) {
+        return Err(invalid(entry, format!("invalid namespace {namespace:?}")));
+    }
+    if !valid_segment(name) {
+        return Err(invalid(entry, format!("invalid name {name:?}")));
+    }
+    if !seen.insert((namespace.to_string(), name.to_string())) {
+        return Err(invalid(entry, format!("duplicate name {namespace}/{name}")));
+    }
+    Ok(())
+}
+
+fn compile_quantities(
+    entry: &str,
+    key: &str,
+    map: &BTreeMap<String, QuantityEntry>,
+) -> Result<BTreeMap<String, Quantity>, PolicyError> {
+    let mut out = BTreeMap::new();
+    for (resource, q) in map {
+        if !valid_name(resource) {
+            return Err(invalid(
+                entry,
+                format!("invalid resource name {resource:?} in {key}"),
+            ));
+        }
+        let parsed = q.parse().ok_or_else(|| {
+            invalid(
+                entry,
+                format!(
+                    "{key}.{resource:?}: invalid quantity {} (expected e.g. \"10\", \"500M\", \"1Gi\")",
+                    q.describe()
+                ),
+            )
+        })?;
+        out.insert(resource.clone(), parsed);
+    }
+    Ok(out)
+}
+
+fn compile_limit_ranges(entries: &[LimitRangeEntry]) -> Result<Vec<LimitRange>, PolicyError> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, lr) in entries.iter().enumerate() {
+        let entry = format!("limit_ranges[{i}]");
+        check_object_name(&entry, &lr.namespace, &lr.name, &mut seen)?;
+        let entry = format!("limit_ranges[{i}] ({}/{})", lr.namespace, lr.name);
+        if lr.limits.is_empty() {
+            return Err(invalid(entry, "limits must not be empty"));
+        }
+        let mut limits = Vec::with_capacity(lr.limits.len());
+        for (j, item) in lr.limits.iter().enumerate() {
+            let ientry = format!("{entry}.limits[{j}]");
+            if !valid_name(&item.kind) {
+                return Err(invalid(ientry, format!("invalid type {:?}", item.kind)));
+            }
+            let max = compile_quantities(&ientry, "max", &item.max)?;
+            if let Some(known) = known_limit_resources(&item.kind) {
+                if let Some(bad) = max.keys().find(|r| !known.contains(&r.as_str())) {
+                    return Err(invalid(
+                        ientry,
+                        format!(
+                            "unknown resource {bad:?} for type {:?} (expected one of {})",
+                            item.kind,
+                            known
+                                .iter()
+                                .map(|k| format!("{k:?}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+            }
+            limits.push(LimitItem {
+                kind: item.kind.clone(),
+                max,
+            });
+        }
+        out.push(LimitRange {
+            namespace: lr.namespace.clone(),
+            name: lr.name.clone(),
+            limits,
+        });
+    }
+    Ok(out)
+}
+
+fn compile_resource_quotas(
+    entries: &[ResourceQuotaEntry],
+) -> Result<Vec<ResourceQuota>, PolicyError> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, rq) in entries.iter().enumerate() {
+        let entry = format!("resource_quotas[{i}]");
+        check_object_name(&entry, &rq.namespace, &rq.name, &mut seen)?;
+        let entry = format!("resource_quotas[{i}] ({}/{})", rq.namespace, rq.name);
+        if rq.hard.is_empty() {
+            return Err(invalid(entry, "hard must not be empty"));
+        }
+        let hard = compile_quantities(&entry, "hard", &rq.hard)?;
+        out.push(ResourceQuota {
+            namespace: rq.namespace.clone(),
+            name: rq.name.clone(),
+            hard,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -512,6 +707,71 @@ rules = [ {{ verbs = ["get"], groups = ["image.openshift.io"], resources = ["ima
         assert!(e.contains("invalid namespace"), "{e}");
         let e = err("users = 5\n");
         assert!(e.starts_with("policy: line 1:"), "{e}");
+    }
+
+    #[test]
+    fn limit_ranges_and_quotas() {
+        let p = Policy::from_str(
+            r#"
+[[limit_ranges]]
+namespace = "demo"
+name = "image-limits"
+limits = [
+  { type = "openshift.io/Image", max = { storage = "1Gi" } },
+  { type = "openshift.io/ImageStream", max = { "openshift.io/images" = "10", "openshift.io/image-tags" = 5 } },
+  { type = "Container", max = { cpu = "500m" } },
+]
+[[resource_quotas]]
+namespace = "demo"
+name = "image-quota"
+hard = { "openshift.io/imagestreams" = "3", "openshift.io/image-storage" = "10Gi" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(p.limit_ranges.len(), 1);
+        let lr = &p.limit_ranges[0];
+        assert_eq!(
+            (lr.namespace.as_str(), lr.name.as_str()),
+            ("demo", "image-limits")
+        );
+        assert_eq!(lr.limits[0].kind, "openshift.io/Image");
+        assert_eq!(lr.limits[0].max["storage"].value, 1 << 30);
+        assert_eq!(lr.limits[1].max["openshift.io/image-tags"].value, 5);
+        assert_eq!(lr.limits[2].max["cpu"].value, 1);
+        let q = &p.resource_quotas[0];
+        assert_eq!(q.hard["openshift.io/imagestreams"].value, 3);
+        assert_eq!(q.hard["openshift.io/image-storage"].canonical(), "10Gi");
+    }
+
+    #[test]
+    fn bad_limit_ranges_and_quotas_are_rejected() {
+        let e = err("[[limit_ranges]]\nnamespace = \"d\"\nname = \"l\"\nlimits = [ { type = \"openshift.io/Image\", max = { storage = \"1 Gi\" } } ]\n");
+        assert_eq!(
+            e,
+            "policy: limit_ranges[0] (d/l).limits[0]: max.\"storage\": invalid quantity \"1 Gi\" (expected e.g. \"10\", \"500M\", \"1Gi\")"
+        );
+        let e = err("[[limit_ranges]]\nnamespace = \"d\"\nname = \"l\"\nlimits = [ { type = \"openshift.io/Image\", max = { storag = \"1Gi\" } } ]\n");
+        assert!(
+            e.contains("unknown resource \"storag\" for type \"openshift.io/Image\""),
+            "{e}"
+        );
+        let e = err("[[limit_ranges]]\nnamespace = \"d\"\nname = \"l\"\nlimits = [ { type = \"openshift.io/Image\", min = { storage = \"1Gi\" } } ]\n");
+        assert!(e.contains("min"), "{e}");
+        let e = err("[[limit_ranges]]\nnamespace = \"d\"\nname = \"l\"\nlimits = []\n");
+        assert_eq!(e, "policy: limit_ranges[0] (d/l): limits must not be empty");
+        let e = err("[[limit_ranges]]\nnamespace = \"a/b\"\nname = \"l\"\nlimits = []\n");
+        assert!(e.contains("invalid namespace"), "{e}");
+        let e = err("[[resource_quotas]]\nnamespace = \"d\"\nname = \"q\"\nhard = { \"openshift.io/imagestreams\" = -1 }\n");
+        assert!(e.contains("invalid quantity -1"), "{e}");
+        let e = err("[[resource_quotas]]\nnamespace = \"d\"\nname = \"q\"\nhard = {}\n");
+        assert_eq!(
+            e,
+            "policy: resource_quotas[0] (d/q): hard must not be empty"
+        );
+        let e = err("[[resource_quotas]]\nnamespace = \"d\"\nname = \"q\"\nhard = { a = \"1\" }\n[[resource_quotas]]\nnamespace = \"d\"\nname = \"q\"\nhard = { a = \"1\" }\n");
+        assert_eq!(e, "policy: resource_quotas[1]: duplicate name d/q");
+        let e = err("[[resource_quotas]]\nnamespace = \"d\"\nname = \"q\"\nhrd = { a = \"1\" }\n");
+        assert!(e.contains("hrd"), "{e}");
     }
 
     #[test]

@@ -506,6 +506,9 @@ pub fn builtin_roles() -> Vec<Role> {
             vec![
                 Rule::new(&["list"], &[""], &["limitranges", "resourcequotas"]),
                 Rule::new(&["get", "delete"], img, &["images", "imagestreamtags"]),
+                // the gateway lists images by label (referrers) and edits stream history
+                Rule::new(&["list"], img, &["images"]),
+                Rule::new(&["update"], img, &["imagestreams/status"]),
                 Rule::new(&["create"], img, &["images", "imagestreammappings"]),
                 Rule::new(
                     &["get"],

@@ -22,6 +22,9 @@ use crate::route::{Repo, Route};
 pub enum Next {
     /// Forward to the upstream; `strip_mount` when the mount source may not be read.
     Proxy { strip_mount: bool },
+    /// Answer from the OpenShift image API (manifests, tags, referrers, catalog, admin blobs),
+    /// on behalf of this token (`None` = anonymous).
+    Images { token: Option<Token> },
     /// Answer with this.
     Respond(Local),
 }
@@ -119,8 +122,18 @@ impl Decider {
                     Some(src) => !matches!(self.authorizer.allowed(token, src).await, Ok(true)),
                     None => false,
                 };
-                self.after_authorization(req.route)
-                    .map(|()| Next::Proxy { strip_mount })
+                match req.route {
+                    Route::Manifest { .. }
+                    | Route::Tags { .. }
+                    | Route::Referrers { .. }
+                    | Route::Catalog
+                    | Route::AdminBlob { .. } => Ok(Next::Images {
+                        token: token.cloned(),
+                    }),
+                    _ => self
+                        .after_authorization(req.route)
+                        .map(|()| Next::Proxy { strip_mount }),
+                }
             }
         }
     }
@@ -149,7 +162,6 @@ impl Decider {
     /// Routes that are authorized but not (yet) served by this gateway.
     fn after_authorization(&self, route: &Route) -> Result<(), RegistryError> {
         let what = match route {
-            Route::AdminBlob { .. } => "global blob deletion (/admin/blobs)",
             Route::Signatures { .. } => "the image signatures extension",
             Route::Metrics => "the metrics endpoint",
             _ => return Ok(()),

@@ -27,6 +27,7 @@ use respond::Local;
 /// The gateway service.
 pub struct Gateway {
     pub decider: Decider,
+    pub images: std::sync::Arc<crate::images::Images>,
     pub upstream: config::Upstream,
     pub trust_forwarded_headers: bool,
     pub public_address: String,
@@ -57,6 +58,53 @@ impl Gateway {
                 e.etype().as_str()
             ),
         )
+    }
+}
+
+/// Read a manifest PUT body (capped); other methods carry none.
+async fn read_manifest_body(
+    session: &mut Session,
+    method: &http::Method,
+) -> Result<bytes::Bytes, RegistryError> {
+    if method != http::Method::PUT {
+        return Ok(bytes::Bytes::new());
+    }
+    let max = crate::manifest::parse::MAX_MANIFEST_BYTES;
+    let too_big = || {
+        RegistryError::new(
+            Code::SizeInvalid,
+            format!("manifest larger than the {max}-byte limit"),
+        )
+        .with_status(413)
+    };
+    let declared =
+        header(session.req_header(), "content-length").and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_big());
+    }
+    if header(session.req_header(), "expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    {
+        let _ = session.write_continue_response().await;
+    }
+    let mut body = bytes::BytesMut::new();
+    loop {
+        match session.downstream_session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > max {
+                    return Err(too_big());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body.freeze()),
+            Err(_) => {
+                return Err(RegistryError::new(
+                    Code::ManifestInvalid,
+                    "the manifest body could not be read",
+                )
+                .with_status(400))
+            }
+        }
     }
 }
 
@@ -122,6 +170,31 @@ impl ProxyHttp for Gateway {
             Ok(Next::Respond(local)) => {
                 ctx.outcome = "answered";
                 local
+            }
+            Ok(Next::Images { token }) => {
+                ctx.outcome = "allowed (image API)";
+                match read_manifest_body(session, &method).await {
+                    Ok(body) => {
+                        let route = ctx.route.clone().unwrap_or(Route::Health);
+                        let req = session.req_header();
+                        let call = crate::images::Call {
+                            method: &method,
+                            route: &route,
+                            query: query.as_deref(),
+                            accept: req
+                                .headers
+                                .get_all("accept")
+                                .iter()
+                                .filter_map(|v| v.to_str().ok())
+                                .collect(),
+                            content_type: header(req, "content-type"),
+                            body,
+                            token: token.as_ref(),
+                        };
+                        self.images.handle(call).await
+                    }
+                    Err(e) => Local::from(&e),
+                }
             }
             Err(e) => {
                 ctx.outcome = match e.code {

@@ -9,21 +9,31 @@ use crate::auth::authorizer::{Authorizer, CacheSettings};
 use crate::config::Config;
 use crate::gateway::decide::Decider;
 use crate::gateway::Gateway;
+use crate::images::Images;
 use crate::openshift::{ApiClient, ApiSettings};
+use crate::upstream::Upstream;
 
 /// Build the gateway service from the config and an API client configuration.
 pub fn gateway(cfg: &Config, api: ApiSettings) -> Result<Gateway, String> {
     let client = ApiClient::new(api)?;
     let c = cfg.cache;
     let authorizer = Arc::new(Authorizer::new(
-        client,
+        client.clone(),
         CacheSettings {
             allow_ttl: c.allow_ttl,
             deny_ttl: c.deny_ttl,
             max_entries: c.max_entries,
         },
     ));
+    let images = Arc::new(Images::new(
+        client,
+        Upstream::new(&cfg.upstream)?,
+        authorizer.clone(),
+        cfg.gateway.public_address.clone(),
+        cfg.upstream.write_manifests,
+    ));
     Ok(Gateway {
+        images,
         decider: Decider {
             authorizer,
             realm: cfg.auth.realm.clone(),

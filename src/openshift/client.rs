@@ -36,8 +36,10 @@ pub enum ApiError {
     Unauthorized,
     #[error("the API refused the call (403 Forbidden): {0}")]
     Forbidden(String),
-    #[error("the API answered 404 Not Found: {0}")]
-    NotFound(String),
+    #[error("the API answered 404 Not Found: {message}")]
+    NotFound { message: String, kind: String },
+    #[error("the API answered 409 Conflict: {0}")]
+    Conflict(String),
     #[error("the API answered {code}: {message}")]
     Status { code: u16, message: String },
     #[error("the API is unreachable: {0}")]
@@ -94,7 +96,7 @@ impl ApiClient {
         self.own_token.as_ref()
     }
 
-    async fn call<T: DeserializeOwned>(
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -134,20 +136,24 @@ impl ApiClient {
             return serde_json::from_slice(&bytes)
                 .map_err(|e| ApiError::Malformed(format!("{path}: {e}")));
         }
-        let message = serde_json::from_slice::<Status>(&bytes)
-            .map(|s| s.message)
-            .unwrap_or_else(|_| {
-                String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
-            });
+        let st = serde_json::from_slice::<Status>(&bytes).unwrap_or_else(|_| Status {
+            message: String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
+            ..Status::default()
+        });
+        let message = st.message;
         Err(match status {
             401 => ApiError::Unauthorized,
             403 => ApiError::Forbidden(message),
-            404 => ApiError::NotFound(message),
+            404 => ApiError::NotFound {
+                message,
+                kind: st.details.kind,
+            },
+            409 => ApiError::Conflict(message),
             code => ApiError::Status { code, message },
         })
     }
 
-    async fn post<T: DeserializeOwned>(
+    pub(crate) async fn post<T: DeserializeOwned>(
         &self,
         path: &str,
         token: Option<&Token>,
@@ -170,7 +176,7 @@ impl ApiClient {
             .await
         {
             Ok(r) => Ok(r.status.user_info),
-            Err(ApiError::NotFound(_)) => {
+            Err(ApiError::NotFound { .. }) => {
                 let u: User = self
                     .call(
                         reqwest::Method::GET,
@@ -272,7 +278,7 @@ impl ApiClient {
             .await;
         match r {
             Ok(r) => Ok(r.allowed),
-            Err(ApiError::NotFound(_)) => {
+            Err(ApiError::NotFound { .. }) => {
                 let body = legacy_body("SubjectAccessReview", access);
                 let r: LegacyReviewResponse = self
                     .post(&legacy_path(access, "subjectaccessreviews"), token, body)

@@ -2,6 +2,7 @@
 //! This is the only module that makes HTTP calls to the API.
 
 pub mod client;
+pub mod images;
 pub mod kubeconfig;
 pub mod types;
 

@@ -128,7 +128,11 @@ impl Drop for Proc {
 
 fn spawn(name: &'static str, cmd: &mut Command, dir: &Path) -> Proc {
     let log = dir.join(format!("{name}.log"));
-    let f = std::fs::File::create(&log).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
     let child = cmd
         .stdin(Stdio::null())
         .stdout(f.try_clone().unwrap())
@@ -201,6 +205,30 @@ pub struct Stack {
     pub gateway_port: u16,
 }
 
+fn start_cluster(d: &Path, port: u16) -> Proc {
+    spawn(
+        "cluster",
+        Command::new(bin())
+            .args(["cluster", "--policy"])
+            .arg(d.join("policy.toml"))
+            .arg("--data")
+            .arg(d.join("api.db"))
+            .args(["--listen", &format!("127.0.0.1:{port}")]),
+        d,
+    )
+}
+
+fn start_gateway(d: &Path) -> Proc {
+    spawn(
+        "gateway",
+        Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(d.join("portcullis.toml"))
+            .env("RUST_LOG", "info"),
+        d,
+    )
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_portcullis")
 }
@@ -232,14 +260,7 @@ impl Stack {
         );
         std::fs::write(d.join("policy.toml"), policy()).unwrap();
         let cluster_port = free_port();
-        let mut cluster = spawn(
-            "cluster",
-            Command::new(bin())
-                .args(["cluster", "--policy"])
-                .arg(d.join("policy.toml"))
-                .args(["--listen", &format!("127.0.0.1:{cluster_port}")]),
-            d,
-        );
+        let mut cluster = start_cluster(d, cluster_port);
         std::fs::write(d.join("gateway.token"), GATEWAY).unwrap();
         let gateway_port = free_port();
         let mut cfg = std::fs::File::create(d.join("portcullis.toml")).unwrap();
@@ -282,6 +303,23 @@ impl Stack {
         }
     }
 
+    /// Stop and start the API and the gateway again (same ports, same data).
+    pub fn restart_api_and_gateway(&mut self) {
+        self.gateway.kill();
+        self.cluster.kill();
+        let d = self.dir.path();
+        self.cluster = start_cluster(d, self.cluster_port);
+        self.gateway = start_gateway(d);
+        wait_http(
+            &format!("http://127.0.0.1:{}/healthz", self.cluster_port),
+            &mut self.cluster,
+        );
+        wait_http(
+            &format!("http://127.0.0.1:{}/healthz", self.gateway_port),
+            &mut self.gateway,
+        );
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.gateway_port)
     }
@@ -292,6 +330,20 @@ impl Stack {
 
     pub fn storage(&self) -> PathBuf {
         self.dir.path().join("storage")
+    }
+
+    /// GET an API path with the gateway's own identity.
+    pub async fn api_get(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = ::reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{}{path}", self.cluster_port))
+            .bearer_auth(GATEWAY)
+            .send()
+            .await
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.json().await.unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// Counters of the embedded API (reviews answered, by kind).
@@ -359,16 +411,17 @@ fn gzip_tar(name: &str, content: &[u8]) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
-/// Write an OCI image layout with `layers` layers (sizes in bytes of random content) under
-/// `dir`, tagged `tag`. Returns the manifest digest.
-pub fn oci_image(dir: &Path, tag: &str, seed: u64, layers: &[usize]) -> String {
+fn put_blob(dir: &Path, b: &[u8]) -> String {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
-    let put = |b: &[u8]| {
-        let d = digest_of(b);
-        std::fs::write(blobs.join(&d[7..]), b).unwrap();
-        d
-    };
+    let d = digest_of(b);
+    std::fs::write(blobs.join(&d[7..]), b).unwrap();
+    d
+}
+
+/// Write one image manifest (layers of random content, config for `arch`) into the blobs of an
+/// OCI layout; returns (digest, size) of the manifest.
+pub fn oci_manifest(dir: &Path, seed: u64, layers: &[usize], arch: &str) -> (String, usize) {
     let mut descs = Vec::new();
     let mut diff_ids = Vec::new();
     for (i, size) in layers.iter().enumerate() {
@@ -382,33 +435,73 @@ pub fn oci_image(dir: &Path, tag: &str, seed: u64, layers: &[usize]) -> String {
         raw.append_data(&mut h, format!("file{i}"), content.as_slice())
             .unwrap();
         diff_ids.push(digest_of(&raw.into_inner().unwrap()));
-        let d = put(&layer);
+        let d = put_blob(dir, &layer);
         descs.push(serde_json::json!({"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":d,"size":layer.len()}));
     }
     let config = serde_json::to_vec(&serde_json::json!({
-        "architecture":"amd64","os":"linux","created":"2026-01-01T00:00:00Z",
+        "architecture":arch,"os":"linux","created":"2026-01-01T00:00:00Z",
         "config":{"Env":[format!("SEED={seed}")]},
         "rootfs":{"type":"layers","diff_ids":diff_ids}
     }))
     .unwrap();
-    let cd = put(&config);
+    let cd = put_blob(dir, &config);
     let manifest = serde_json::to_vec(&serde_json::json!({
         "schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
         "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":cd,"size":config.len()},
         "layers":descs
     }))
     .unwrap();
-    let md = put(&manifest);
+    (put_blob(dir, &manifest), manifest.len())
+}
+
+fn write_layout(dir: &Path, tag: &str, media_type: &str, digest: &str, size: usize) {
     std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     std::fs::write(
         dir.join("index.json"),
         serde_json::to_vec(&serde_json::json!({"schemaVersion":2,"manifests":[{
-            "mediaType":"application/vnd.oci.image.manifest.v1+json","digest":md,"size":manifest.len(),
+            "mediaType":media_type,"digest":digest,"size":size,
             "annotations":{"org.opencontainers.image.ref.name":tag}}]}))
         .unwrap(),
     )
     .unwrap();
+}
+
+/// Write an OCI image layout with `layers` layers (sizes in bytes of random content) under
+/// `dir`, tagged `tag`. Returns the manifest digest.
+pub fn oci_image(dir: &Path, tag: &str, seed: u64, layers: &[usize]) -> String {
+    let (md, size) = oci_manifest(dir, seed, layers, "amd64");
+    write_layout(
+        dir,
+        tag,
+        "application/vnd.oci.image.manifest.v1+json",
+        &md,
+        size,
+    );
     md
+}
+
+/// A multi-arch OCI layout: an index of an amd64 and an arm64 image, tagged `tag`.
+/// Returns the index digest.
+pub fn oci_multiarch(dir: &Path, tag: &str, seed: u64) -> String {
+    let (a, asz) = oci_manifest(dir, seed, &[100_000, 20_000], "amd64");
+    let (b, bsz) = oci_manifest(dir, seed + 1, &[90_000], "arm64");
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",
+        "manifests":[
+            {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":a,"size":asz,"platform":{"architecture":"amd64","os":"linux"}},
+            {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":b,"size":bsz,"platform":{"architecture":"arm64","os":"linux","variant":"v8"}}
+        ]
+    }))
+    .unwrap();
+    let d = put_blob(dir, &index);
+    write_layout(
+        dir,
+        tag,
+        "application/vnd.oci.image.index.v1+json",
+        &d,
+        index.len(),
+    );
+    d
 }
 
 /// The manifest digest an OCI layout holds for `tag`.

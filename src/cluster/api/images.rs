@@ -1,0 +1,1111 @@
+//! HTTP handlers of the image API (`/apis/image.openshift.io/v1`: images,
+//! imagestreams, imagestreammappings, imagestreamtags, imagestreamimages) and
+//! of the core LimitRange / ResourceQuota lists.
+//!
+//! Every handler authenticates, authorizes through RBAC, then runs its store
+//! work (one transaction per call) on the blocking pool.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{authenticate, created, decode, read_body, ApiError, ApiResult, Shared};
+use crate::cluster::admission::{
+    check_image_size, check_stream_quota, check_stream_usage, quota_used,
+};
+use crate::cluster::identity::UserInfo;
+use crate::cluster::images::{
+    decode_continue, encode_continue, image_stream_image, image_stream_layers, image_stream_tag,
+    load_closure, namespace_usage, nullable, parse_label_selector, rfc3339, selector_matches,
+    valid_digest, valid_tag, validate_stream_name, Image, ImageStream, NamedTagEventList,
+    ObjectMeta, Requirement, IMAGE_API_VERSION, TAG_PATTERN,
+};
+use crate::cluster::rbac::{Request, ResourceAttributes, IMAGE_GROUP};
+use crate::cluster::store::{stream_key, Page, StoreError, Txn};
+use crate::cluster::{Cluster, Kind};
+
+const BASE: &str = "/apis/image.openshift.io/v1";
+const IMAGE_VERSIONS: &[&str] = &[IMAGE_API_VERSION, "v1"];
+
+pub fn routes() -> Router<Shared> {
+    let p = |suffix: &str| format!("{BASE}{suffix}");
+    Router::new()
+        .route(&p("/imagestreams"), get(list_all_streams))
+        .route(
+            &p("/namespaces/{ns}/imagestreams"),
+            get(list_streams).post(create_stream),
+        )
+        .route(
+            &p("/namespaces/{ns}/imagestreams/{name}"),
+            get(get_stream).delete(delete_stream),
+        )
+        .route(
+            &p("/namespaces/{ns}/imagestreams/{name}/status"),
+            get(get_stream_status).put(update_stream_status),
+        )
+        .route(
+            &p("/namespaces/{ns}/imagestreams/{name}/layers"),
+            get(stream_layers),
+        )
+        .route(
+            &p("/namespaces/{ns}/imagestreammappings"),
+            post(create_mapping),
+        )
+        .route(&p("/images"), get(list_images).post(create_image))
+        .route(&p("/images/{name}"), get(get_image).delete(delete_image))
+        .route(
+            &p("/namespaces/{ns}/imagestreamtags/{name}"),
+            get(get_stream_tag).delete(delete_stream_tag),
+        )
+        .route(
+            &p("/namespaces/{ns}/imagestreamimages/{name}"),
+            get(get_stream_image),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/limitranges",
+            get(list_limit_ranges),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/resourcequotas",
+            get(list_resource_quotas),
+        )
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// `details` naming an object of this group.
+fn details(kind: &str, name: &str, group: &str) -> Value {
+    let mut d = Map::new();
+    if !name.is_empty() {
+        d.insert("name".into(), json!(name));
+    }
+    if !group.is_empty() {
+        d.insert("group".into(), json!(group));
+    }
+    d.insert("kind".into(), json!(kind));
+    Value::Object(d)
+}
+
+impl ApiError {
+    fn with_details(mut self, d: Value) -> ApiError {
+        self.details = Some(d);
+        self
+    }
+
+    /// 404 `<resource>.image.openshift.io "<name>" not found`.
+    fn object_not_found(resource: &str, name: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("{resource}.{IMAGE_GROUP} {name:?} not found"),
+        )
+        .with_details(details(resource, name, IMAGE_GROUP))
+    }
+
+    /// 404 `namespaces "<ns>" not found` (a namespace that cannot exist).
+    fn namespace_not_found(ns: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("namespaces {ns:?} not found"),
+        )
+        .with_details(details("namespaces", ns, ""))
+    }
+
+    /// 409 `<resource>.image.openshift.io "<name>" already exists`.
+    fn already_exists(resource: &str, name: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            format!("{resource}.{IMAGE_GROUP} {name:?} already exists"),
+        )
+        .with_details(details(resource, name, IMAGE_GROUP))
+    }
+
+    /// 409 Conflict of an update against a stale resourceVersion.
+    fn conflict(resource: &str, name: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {resource}.{IMAGE_GROUP} {name:?}: the object \
+                 has been modified; please apply your changes to the latest version and try again"
+            ),
+        )
+        .with_details(details(resource, name, IMAGE_GROUP))
+    }
+
+    /// 403 of an admission plugin: `<resource>.<group> "<name>" is forbidden: <message>`.
+    fn admission(resource: &str, name: &str, message: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!("{resource}.{IMAGE_GROUP} {name:?} is forbidden: {message}"),
+        )
+        .with_details(details(resource, name, IMAGE_GROUP))
+    }
+
+    /// 422 `<Kind>.image.openshift.io "<name>" is invalid: <field>: <detail>`.
+    fn field_invalid(kind: &str, name: &str, err: FieldError) -> ApiError {
+        let (field, reason, detail) = match err {
+            FieldError::Required { field, detail } => (
+                field,
+                "FieldValueRequired",
+                if detail.is_empty() {
+                    "Required value".to_string()
+                } else {
+                    format!("Required value: {detail}")
+                },
+            ),
+            FieldError::Invalid {
+                field,
+                value,
+                detail,
+            } => (
+                field,
+                "FieldValueInvalid",
+                format!("Invalid value: {value}: {detail}"),
+            ),
+        };
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            format!("{kind}.{IMAGE_GROUP} {name:?} is invalid: {field}: {detail}"),
+        )
+        .with_details(json!({
+            "name": name,
+            "group": IMAGE_GROUP,
+            "kind": kind,
+            "causes": [{"reason": reason, "message": detail, "field": field}],
+        }))
+    }
+
+    /// 500 InternalError (logged).
+    fn internal(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "image API internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            format!("Internal error occurred: {e}"),
+        )
+        .with_details(json!({"causes": [{"message": e.to_string()}]}))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        ApiError::internal(e)
+    }
+}
+
+enum FieldError {
+    Required {
+        field: String,
+        detail: String,
+    },
+    Invalid {
+        field: String,
+        /// Already formatted (`"x"`, `0x0`).
+        value: String,
+        detail: String,
+    },
+}
+
+fn required(field: &str, detail: &str) -> FieldError {
+    FieldError::Required {
+        field: field.to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+fn invalid_value(field: &str, value: &str, detail: &str) -> FieldError {
+    FieldError::Invalid {
+        field: field.to_string(),
+        value: format!("{value:?}"),
+        detail: detail.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/// RBAC check of a request.
+fn check(cluster: &Cluster, user: &UserInfo, attrs: ResourceAttributes) -> Result<(), ApiError> {
+    if cluster
+        .authorize(user, &Request::Resource(attrs.clone()))
+        .allowed
+    {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(user, &attrs))
+    }
+}
+
+/// Authenticate and authorize an image-group request.
+fn admit(
+    cluster: &Cluster,
+    headers: &HeaderMap,
+    verb: &str,
+    resource: &str,
+    subresource: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<UserInfo, ApiError> {
+    let user = authenticate(cluster, headers)?;
+    let mut attrs = ResourceAttributes::new(verb, IMAGE_GROUP, resource, namespace, name);
+    attrs.subresource = subresource.to_string();
+    check(cluster, &user, attrs)?;
+    Ok(user)
+}
+
+/// Run store work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+fn now() -> String {
+    rfc3339(SystemTime::now())
+}
+
+fn new_uid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Whether `ns` is a valid namespace name (DNS-1123 label); others cannot exist.
+fn valid_namespace(ns: &str) -> bool {
+    let b = ns.as_bytes();
+    let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.first().is_some_and(alnum)
+        && b.last().is_some_and(alnum)
+        && b.iter().all(|c| alnum(c) || *c == b'-')
+}
+
+fn ok_json<T: serde::Serialize>(value: T) -> Response {
+    Json(value).into_response()
+}
+
+/// `Status` Success (deletes: 200 with details).
+fn success(code: StatusCode, details: Option<Value>) -> Response {
+    let mut body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+    });
+    if let Some(o) = body.as_object_mut() {
+        if let Some(d) = details {
+            o.insert("details".into(), d);
+        }
+        if code != StatusCode::OK {
+            o.insert("code".into(), json!(code.as_u16()));
+        }
+    }
+    (code, Json(body)).into_response()
+}
+
+/// `?limit=&continue=&labelSelector=` of a list request.
+#[derive(Debug, Default)]
+struct ListQuery {
+    limit: usize,
+    after: Option<String>,
+    selector: Vec<Requirement>,
+}
+
+fn list_query(uri: &Uri) -> Result<ListQuery, ApiError> {
+    let mut q = ListQuery::default();
+    let Some(raw) = uri.query() else {
+        return Ok(q);
+    };
+    for (k, v) in url::form_urlencoded::parse(raw.as_bytes()) {
+        match k.as_ref() {
+            "limit" => {
+                q.limit = v
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| {
+                        ApiError::bad_request(format!("invalid limit {:?}: not an integer", v))
+                    })?
+                    .max(0) as usize;
+            }
+            "continue" if !v.is_empty() => {
+                let key = decode_continue(&v).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+                    )
+                })?;
+                q.after = Some(key);
+            }
+            "labelSelector" => {
+                q.selector = parse_label_selector(&v).map_err(ApiError::bad_request)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(q)
+}
+
+/// A list object.
+fn list_json(
+    kind: &str,
+    api_version: &str,
+    rv: u64,
+    items: Vec<Value>,
+    cont: Option<String>,
+) -> Value {
+    let mut metadata = Map::new();
+    metadata.insert("resourceVersion".into(), json!(rv.to_string()));
+    if let Some(c) = cont {
+        metadata.insert("continue".into(), json!(c));
+    }
+    json!({
+        "kind": kind,
+        "apiVersion": api_version,
+        "metadata": metadata,
+        "items": items,
+    })
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(ApiError::internal)
+}
+
+/// Check a body's `metadata.namespace` against the URL.
+fn same_namespace(meta: &ObjectMeta, ns: &str) -> Result<(), ApiError> {
+    if !meta.namespace.is_empty() && meta.namespace != ns {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// imagestreams
+
+async fn create_stream(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    Path(ns): Path<String>,
+    body: Body,
+) -> ApiResult {
+    const KIND: &str = "ImageStream";
+    cluster.count(Kind::ImageStreams);
+    admit(&cluster, &headers, "create", "imagestreams", "", &ns, "")?;
+    let bytes = read_body(&headers, body).await?;
+    let (input, _): (ImageStream, _) = decode(&bytes, KIND, IMAGE_VERSIONS)?;
+    same_namespace(&input.metadata, &ns)?;
+    let name = input.metadata.name.clone();
+    if name.is_empty() {
+        return Err(ApiError::field_invalid(
+            KIND,
+            "",
+            required("metadata.name", "name or generateName is required"),
+        ));
+    }
+    if !valid_namespace(&ns) {
+        return Err(ApiError::namespace_not_found(&ns));
+    }
+    validate_stream_name(&ns, &name).map_err(|detail| {
+        ApiError::field_invalid(KIND, &name, invalid_value("metadata.name", &name, &detail))
+    })?;
+    let stream = blocking(move || {
+        let quotas = cluster.resource_quotas(&ns);
+        let limits = cluster.limit_ranges(&ns);
+        let host = cluster.registry_host();
+        let mut tx = cluster.store().write()?;
+        let used = tx.count_streams(&ns)?;
+        check_stream_quota(&quotas, used)
+            .map_err(|m| ApiError::admission("imagestreams", &name, &m))?;
+        if tx.stream(&ns, &name)?.is_some() {
+            return Err(ApiError::already_exists("imagestreams", &name));
+        }
+        let mut stream = ImageStream::create(input, &ns, &host, new_uid(), &now());
+        check_stream_usage(&limits, stream.usage(), None)
+            .map_err(|m| ApiError::admission("imagestreams", &name, &m))?;
+        tx.put_stream(&mut stream)?;
+        tx.commit()?;
+        Ok(stream)
+    })
+    .await?;
+    Ok(created(stream))
+}
+
+/// Read a stream or 404 `imagestreams ... not found`.
+fn read_stream(tx: &Txn, ns: &str, name: &str) -> Result<ImageStream, ApiError> {
+    tx.stream(ns, name)?
+        .ok_or_else(|| ApiError::object_not_found("imagestreams", name))
+}
+
+async fn get_stream(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    Path((ns, name)): Path<(String, String)>,
+) -> ApiResult {
+    cluster.count(Kind::ImageStreams);
+    admit(&cluster, &headers, "get", "imagestreams", "", &ns, &name)?;
+    fetch_stream(cluster, ns, name).await
+}
+
+async fn get_stream_status(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    Path((ns, name)): Path<(String, String)>,
+) -> ApiResult {
+    cluster.count(Kind::ImageStreams);
+    admit(
+        &cluster,
+        &headers,
+        "get",
+        "imagestreams",
+        "status",
+        &ns,
+        &name,
+    )?;
+    fetch_stream(cluster, ns, name).await
+}
+
+async fn fetch_stream(cluster: Arc<Cluster>, ns: String, name: String) -> ApiResult {
+    let host = cluster.registry_host();
+    let stream = blocking(move || read_stream(&cluster.store().read()?, &ns, &name)).await?;
+    Ok(ok_json(stream.decorate(&host)))
+}
+
+async fn list_streams(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    Path(ns): Path<String>,
+    uri: Uri,
+) -> ApiResult {
+    cluster.count(Kind::ImageStreams);
+    admit(&cluster, &headers, "list", "imagestreams", "", &ns, "")?;
+    stream_list(cluster, Some(ns), &uri).await
+}
+
+async fn list_all_streams(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> ApiResult {
+    cluster.count(Kind::ImageStreams);
+    admit(&cluster, &headers, "list", "imagestreams", "", "", "")?;
+    stream_list(cluster, None, &uri).await
+}
+
+async fn stream_list(cluster: Arc<Cluster>, ns: Option<String>, uri: &Uri) -> ApiResult {
+    let q = list_query(uri)?;
+    if let (Some(after), Some(ns)) = (&q.after, &ns) {
+        if after.split_once('/').map(|(a, _)| a) != Some(ns.as_str()) {
+            return Err(ApiError::bad_request(
+                "continue key is not valid: the continue token is for another namespace",
+            ));
+        }
+    } else if q.after.as_deref().is_some_and(|a| !a.contains('/')) {
+        return Err(ApiError::bad_request(
+            "continue key is not valid: not an image stream list token",
+        ));
+    }
+    let host = cluster.registry_host();
+    let (rv, listed) = blocking(move || {
+        let tx = cluster.store().read()?;
+        let page = Page {
+            after: q.after.as_deref(),
+            limit: q.limit,
+        };
+        let filter = |s: &ImageStream| selector_matches(&q.selector, &s.metadata.labels);
+        let listed = tx.streams(ns.as_deref(), &page, &filter)?;
+        Ok((tx.resource_version()?, listed))
+    })
+    .await?;
+    let cont = match (listed.more, listed.items.last()) {
+        (true, Some(last)) => Some(encode_continue(&stream_key(
+            &last.metadata.namespace,
+            &last.metadata.name,
+        ))),
+        _ => None,
+    };
+    let items = listed
+        .items
+        .into_iter()
+        .map(|s| to_value(&s.decorate(&host)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ok_json(list_json(
+        "ImageStreamList",
+        IMAGE_API_VERSION,
+        rv,
+        items,
+        cont,
+    )))
+}
+
+async fn delete_stream(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    Path((ns, name)): Path<(String, String)>,
+) -> ApiResult {
+    cluster.count(Kind::ImageStreams);
+    admit(&cluster, &headers, "delete", "imagestreams", "", &ns, &name)?;
+    let uid = blocking(move || {
+        let mut tx = cluster.store().write()?;
+        let stream = read_stream(&tx, &ns, &name)?;
+        tx.delete_stream(&ns, &name)?;
+        tx.commit()?;
+        Ok((stream.metadata.uid, name))
+    })
+    .await?;
+    let (uid, name) = uid;
+    let mut d = details("imagestreams", &name, IMAGE_GROUP);
+    if let Some(o) = d.as_object_mut() {
+        o.insert("uid".into(), json!(uid));
+    }
+    Ok(success(StatusCode::OK, Some(d)))
+}
+
+async fn update_stream_status(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    Path((ns, name)): Path<(String, String)>,
+    body: Body,
+) -> ApiResult {
+    const KIND: &str = "ImageStream";
+    cluster.count(Kind::ImageStreams);
+    admit(
+        &cluster,
+        &headers,
+        "update",
+        "imagestreams",
+        "status",
+        &ns,
+        &name,
+    )?;
+    let bytes = read_body(&headers, body).await?;
+    let (input, _): (ImageStream, _) = decode(&bytes, KIND, IMAGE_VERSIONS)?;
+    same_namespace(&input.metadata, &ns)?;
+    if !input.metadata.name.is_empty() && input.metadata.name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            input.metadata.name
+        )));
+    }
+    let rv = input.metadata.resource_version.clone();
+    if rv.is_empty() {
+        return Err(ApiError::field_invalid(
+            KIND,
+            &name,
+            FieldError::Invalid {
+                field: "metadata.resourceVersion".into(),
+                value: "0x0".into(),
+                detail: "must be specified for an update".into(),
+            },
+        ));
+    }
+    let tags: Vec<NamedTagEventList> = input.status.tags;
+    for (i, t) in tags.iter().enumerate() {
+        if !valid_tag(&t.tag) {
+            return Err(ApiError::field_invalid(
+                KIND,
+                &name,
+                invalid_value(
+                    &format!("status.tags[{i}].tag"),
+                    &t.tag,
+                    &format!("must match {TAG_PATTERN:?}"),
+                ),
+            ));
+        }
+        if let Some(j) = t.items.iter().position(|e| e.image.is_empty()) {
+            return Err(ApiError::field_invalid(
+                KIND,
+                &name,
+                required(&format!("status.tags[{i}].items[{j}].image"), ""),
+            ));
+        }
+    }
+    let host = cluster.registry_host();
+    let stream = blocking(move || {
+        let limits = cluster.limit_ranges(&ns);
+        let mut tx = cluster.store().write()?;
+        let mut stream = read_stream(&tx, &ns, &name)?;
+        if stream.metadata.resource_version != rv {
+            return Err(ApiError::conflict("imagestreams", &name));
+        }
+        let before = stream.usage();
+        stream.replace_status_tags(tags);
+        check_stream_usage(&limits, stream.usage(), Some(before))
+            .map_err(|m| ApiError::admission("imagestreams", &name, &m))?;
+        tx.put_stream(&mut stream)?;
+        tx.commit()?;
+        Ok(stream)
+    })
+    .await?;
+    Ok(ok_json(stream.decorate(&host)))
+}
+
+async fn stream_layers(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    Path((ns, name)): Path<(String, String)>,
+) -> ApiResult {
+    cluster.count(Kind::ImageStreams);
+    admit(
+        &cluster,
+        &headers,
+        "get",
+        "imagestreams",
+        "layers",
+        &ns,
+        &name,
+    )?;
+    let layers = blocking(move || {
+        let tx = cluster.store().read()?;
+        let stream = read_stream(&tx, &ns, &name)?;
+        let images = load_closure(stream.referenced_images(), |d| tx.image(d))?;
+        Ok(image_stream_layers(&stream, &images))
+    })
+    .await?;
+    Ok(ok_json(layers))
+}
+
+// ---------------------------------------------------------------------------
+// imagestreammappings
+
+#[derive(Debug, Deserialize)]
+struct MappingBody {
+    #[serde(default, deserialize_with = "nullable")]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    image: Option<Image>,
+    #[serde(default, deserialize_with = "nullable")]
+    tag: String,
+}
+
+async fn create_mapping(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    Path(ns): Path<String>,
+    body: Body,
+) -> ApiResult {
+    const KIND: &str = "ImageStreamMapping";
+    const RESOURCE: &str = "imagestreammappings";
+    cluster.count(Kind::ImageStreamMappings);
+    admit(&cluster, &headers, "create", RESOURCE, "", &ns, "")?;
+    let bytes = read_body(&headers, body).await?;
+    let (mapping, _): (MappingBody, _) = decode(&bytes, KIND, IMAGE_VERSIONS)?;
+    same_namespace(&mapping.metadata, &ns)?;
+    let is = mapping.metadata.name.clone();
+    if is.is_empty() {
+        return Err(ApiError::field_invalid(
+            KIND,
+            "",
+            required("metadata.name", ""),
+        ));
+    }
+    if mapping.tag.is_empty() {
+        return Err(ApiError::field_invalid(KIND, &is, required("tag", "")));
+    }
+    if !valid_tag(&mapping.tag) {
+        return Err(ApiError::field_invalid(
+            KIND,
+            &is,
+            invalid_value("tag", &mapping.tag, &format!("must match {TAG_PATTERN:?}")),
+        ));
+    }
+    let Some(image) = mapping.image else {
+        return Err(ApiError::field_invalid(
+            KIND,
+            &is,
+            required("image.metadata.name", ""),
+        ));
+    };
+    let digest = image.metadata.name.clone();
+    if digest.is_empty() {
+        return Err(ApiError::field_invalid(
+            KIND,
+            &is,
+            required("image.metadata.name", ""),
+        ));
+    }
+    if !valid_digest(&digest) {
+        return Err(ApiError::field_invalid(
+            KIND,
+            &is,
+            invalid_value(
+                "image.metadata.name",
+                &digest,
+                "must be an image digest (sha256:<64 lowercase hex digits>)",
+            ),
+        ));
+    }
+    if !valid_namespace(&ns) {
+        return Err(ApiError::namespace_not_found(&ns));
+    }
+    // ImageLimitRange admission runs before the stream is even looked up.
+    let limits = cluster.limit_ranges(&ns);
+    check_image_size(&limits, u128::from(image.size()))
+        .map_err(|m| ApiError::admission(RESOURCE, &is, &m))?;
+    let host = cluster.registry_host();
+    let tag = mapping.tag;
+    blocking(move || {
+        let mut tx = cluster.store().write()?;
+        let Some(mut stream) = tx.stream(&ns, &is)? else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("imagestreams.{IMAGE_GROUP} {is:?} not found"),
+            )
+            .with_details(details(RESOURCE, &is, IMAGE_GROUP)));
+        };
+        let now = now();
+        let reference = if image.docker_image_reference.is_empty() {
+            format!("{host}/{ns}/{is}@{digest}")
+        } else {
+            image.docker_image_reference.clone()
+        };
+        if tx.image(&digest)?.is_none() {
+            let mut stored = image.typed();
+            stored.metadata.init(new_uid(), &now);
+            stored.metadata.namespace.clear();
+            stored.fill_metadata();
+            tx.put_image(&mut stored)?;
+        }
+        if stream.add_tag_event(&tag, &digest, &reference, &now) {
+            check_stream_usage(&limits, stream.usage(), None)
+                .map_err(|m| ApiError::admission(RESOURCE, &is, &m))?;
+            tx.put_stream(&mut stream)?;
+        }
+        tx.commit()?;
+        Ok(())
+    })
+    .await?;
+    Ok(success(StatusCode::CREATED, None))
+}
+
+// ---------------------------------------------------------------------------
+// images
+
+async fn create_image(State(cluster): State<Shared>, headers: HeaderMap, body: Body) -> ApiResult {
+    const KIND: &str = "Image";
+    cluster.count(Kind::Images);
+    admit(&cluster, &headers, "create", "images", "", "", "")?;
+    let bytes = read_body(&headers, body).await?;
+    let (image, _): (Image, _) = decode(&bytes, KIND, IMAGE_VERSIONS)?;
+    let digest = image.metadata.name.clone();
+    if digest.is_empty() {
+        return Err(ApiError::field_invalid(
+            KIND,
+            "",
+            required("metadata.name", "name or generateName is required"),
+        ));
+    }
+    if !valid_digest(&digest) {
+        return Err(ApiError::field_invalid(
+            KIND,
+            &digest,
+            invalid_value(
+                "metadata.name",
+                &digest,
+                "must be an image digest (sha256:<64 lowercase hex digits>)",
+            ),
+        ));
+    }
+    let stored = blocking(move || {
+        let mut tx = cluster.store().write()?;
+        if tx.image(&digest)?.is_some() {
+            return Err(ApiError::already_exists("images", &digest));
+        }
+        let mut stored = image.typed();
+        stored.metadata.init(new_uid(), &now());
+        stored.metadata.namespace.clear();
+        stored.fill_metadata();
+        tx.put_image(&mut stored)?;
+        tx.commit()?;
+        Ok(stored)
+    })
+    .await?;
+    Ok(created(stored))
+}
+
+async fn get_image(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult {
+    cluster.count(Kind::Images);
+    admit(&cluster, &headers, "get", "images", "", "", &name)?;
+    let image = blocking(move || {
+        cluster
+            .store()
+            .read()?
+            .image(&name)?
+            .ok_or_else(|| ApiError::object_not_found("images", &name))
+    })
+    .await?;
+    Ok(ok_json(image.typed()))
+}
+
+async fn list_images(State(cluster): State<Shared>, headers: HeaderMap, uri: Uri) -> ApiResult {
+    cluster.count(Kind::Images);
+    admit(&cluster, &headers, "list", "images", "", "", "")?;
+    let q = list_query(&uri)?;
+    let (rv, listed) = blocking(move || {
+        let tx = cluster.store().read()?;
+        let page = Page {
+            after: q.after.as_deref(),
+            limit: q.limit,
+        };
+        let filter = |i: &Image| selector_matches(&q.selector, &i.metadata.labels);
+        let listed = tx.images(&page, &filter)?;
+        Ok((tx.resource_version()?, listed))
+    })
+    .await?;
+    let cont = match (listed.more, listed.items.last()) {
+        (true, Some(last)) => Some(encode_continue(&last.metadata.name)),
+        _ => None,
+    };
+    let items = listed
+        .items
+        .into_iter()
+        .map(|i| to_value(&i.typed()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ok_json(list_json(
+        "ImageList",
+        IMAGE_API_VERSION,
+        rv,
+        items,
+        cont,
+    )))
+}
+
+async fn delete_image(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult {
+    cluster.count(Kind::Images);
+    admit(&cluster, &headers, "delete", "images", "", "", &name)?;
+    let (uid, name) = blocking(move || {
+        let mut tx = cluster.store().write()?;
+        let image = tx
+            .image(&name)?
+            .ok_or_else(|| ApiError::object_not_found("images", &name))?;
+        tx.delete_image(&name)?;
+        tx.commit()?;
+        Ok((image.metadata.uid, name))
+    })
+    .await?;
+    let mut d = details("images", &name, IMAGE_GROUP);
+    if let Some(o) = d.as_object_mut() {
+        o.insert("uid".into(), json!(uid));
+    }
+    Ok(success(StatusCode::OK, Some(d)))
+}
+
+// ---------------------------------------------------------------------------
+// imagestreamtags, imagestreamimages
+
+/// `<stream>:<tag>`.
+fn split_stream_tag(name: &str) -> Result<(String, String), ApiError> {
+    match name.split_once(':') {
+        Some((is, tag)) if !is.is_empty() && !tag.is_empty() && !tag.contains(':') => {
+            Ok((is.to_string(), tag.to_string()))
+        }
+        _ => Err(ApiError::bad_request(format!(
+            "invalid ImageStreamTag name {name:?}: name must be of the form <stream_name>:<tag>"
+        ))),
+    }
+}
+
+async fn get_stream_tag(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    Path((ns, name)): Path<(String, String)>,
+) -> ApiResult {
+    const RESOURCE: &str = "imagestreamtags";
+    cluster.count(Kind::ImageStreamTags);
+    admit(&cluster, &headers, "get", RESOURCE, "", &ns, &name)?;
+    let (is, tag) = split_stream_tag(&name)?;
+    let value = blocking(move || {
+        let not_found = || ApiError::object_not_found(RESOURCE, &name);
+        let tx = cluster.store().read()?;
+        let stream = tx.stream(&ns, &is)?.ok_or_else(not_found)?;
+        let digest = stream
+            .tag_history(&tag)
+            .and_then(|h| h.items.first())
+            .map(|e| e.image.clone())
+            .ok_or_else(not_found)?;
+        let image = tx.image(&digest)?.ok_or_else(not_found)?;
+        Ok(image_stream_tag(&stream, &tag, &image))
+    })
+    .await?;
+    Ok(ok_json(value))
+}
+
+async fn delete_stream_tag(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    Path((ns, name)): Path<(String, String)>,
+) -> ApiResult {
+    const RESOURCE: &str = "imagestreamtags";
+    cluster.count(Kind::ImageStreamTags);
+    admit(&cluster, &headers, "delete", RESOURCE, "", &ns, &name)?;
+    let (is, tag) = split_stream_tag(&name)?;
+    let name = blocking(move || {
+        let not_found = || ApiError::object_not_found(RESOURCE, &name);
+        let mut tx = cluster.store().write()?;
+        let mut stream = tx.stream(&ns, &is)?.ok_or_else(not_found)?;
+        if !stream.remove_tag(&tag) {
+            return Err(not_found());
+        }
+        tx.put_stream(&mut stream)?;
+        tx.commit()?;
+        Ok(name)
+    })
+    .await?;
+    Ok(success(
+        StatusCode::OK,
+        Some(details(RESOURCE, &name, IMAGE_GROUP)),
+    ))
+}
+
+async fn get_stream_image(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    Path((ns, name)): Path<(String, String)>,
+) -> ApiResult {
+    const RESOURCE: &str = "imagestreamimages";
+    cluster.count(Kind::ImageStreamImages);
+    admit(&cluster, &headers, "get", RESOURCE, "", &ns, &name)?;
+    let Some((is, digest)) = name
+        .split_once('@')
+        .filter(|(is, d)| !is.is_empty() && !d.is_empty())
+        .map(|(is, d)| (is.to_string(), d.to_string()))
+    else {
+        return Err(ApiError::bad_request(format!(
+            "invalid ImageStreamImage name {name:?}: name must be of the form <stream_name>@<id>"
+        )));
+    };
+    let value = blocking(move || {
+        let not_found = || ApiError::object_not_found(RESOURCE, &name);
+        let tx = cluster.store().read()?;
+        let stream = tx.stream(&ns, &is)?.ok_or_else(not_found)?;
+        if !stream.referenced_images().contains(&digest) {
+            return Err(not_found());
+        }
+        let image = tx.image(&digest)?.ok_or_else(not_found)?;
+        Ok(image_stream_image(&stream, &image))
+    })
+    .await?;
+    Ok(ok_json(value))
+}
+
+// ---------------------------------------------------------------------------
+// core/v1 limitranges, resourcequotas
+
+async fn list_limit_ranges(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    Path(ns): Path<String>,
+) -> ApiResult {
+    cluster.count(Kind::LimitRanges);
+    let user = authenticate(&cluster, &headers)?;
+    check(
+        &cluster,
+        &user,
+        ResourceAttributes::new("list", "", "limitranges", &ns, ""),
+    )?;
+    let ranges = cluster.limit_ranges(&ns);
+    let rv = blocking(move || Ok(cluster.store().read()?.resource_version()?)).await?;
+    let items = ranges
+        .iter()
+        .map(|lr| {
+            let limits: Vec<Value> = lr
+                .limits
+                .iter()
+                .map(|item| {
+                    let max: Map<String, Value> = item
+                        .max
+                        .iter()
+                        .map(|(k, q)| (k.clone(), json!(q.canonical())))
+                        .collect();
+                    json!({"type": item.kind, "max": max})
+                })
+                .collect();
+            json!({
+                "kind": "LimitRange",
+                "apiVersion": "v1",
+                "metadata": {"name": lr.name, "namespace": lr.namespace},
+                "spec": {"limits": limits},
+            })
+        })
+        .collect();
+    Ok(ok_json(list_json("LimitRangeList", "v1", rv, items, None)))
+}
+
+async fn list_resource_quotas(
+    State(cluster): State<Shared>,
+    headers: HeaderMap,
+    Path(ns): Path<String>,
+) -> ApiResult {
+    cluster.count(Kind::ResourceQuotas);
+    let user = authenticate(&cluster, &headers)?;
+    check(
+        &cluster,
+        &user,
+        ResourceAttributes::new("list", "", "resourcequotas", &ns, ""),
+    )?;
+    let quotas = cluster.resource_quotas(&ns);
+    let want_usage = !quotas.is_empty();
+    let (rv, usage) = blocking(move || {
+        let tx = cluster.store().read()?;
+        let usage = if want_usage {
+            let streams = tx.streams(Some(&ns), &Page::default(), &|_| true)?.items;
+            let roots = streams.iter().flat_map(|s| s.referenced_images());
+            let images = load_closure(roots, |d| tx.image(d))?;
+            namespace_usage(&streams, &images)
+        } else {
+            Default::default()
+        };
+        Ok((tx.resource_version()?, usage))
+    })
+    .await?;
+    let items = quotas
+        .iter()
+        .map(|q| {
+            let hard: Map<String, Value> = q
+                .hard
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v.canonical())))
+                .collect();
+            json!({
+                "kind": "ResourceQuota",
+                "apiVersion": "v1",
+                "metadata": {"name": q.name, "namespace": q.namespace},
+                "spec": {"hard": hard},
+                "status": {"hard": hard, "used": quota_used(q, &usage)},
+            })
+        })
+        .collect();
+    Ok(ok_json(list_json(
+        "ResourceQuotaList",
+        "v1",
+        rv,
+        items,
+        None,
+    )))
+}
+
+#[cfg(test)]
+mod tests;
