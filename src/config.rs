@@ -29,6 +29,15 @@ struct RawConfig {
     auth: RawAuth,
     #[serde(default)]
     cache: RawCache,
+    #[serde(default)]
+    quota: RawQuota,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawQuota {
+    cache_ttl_secs: Option<u64>,
+    reservation_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -99,6 +108,15 @@ pub struct Config {
     pub openshift: OpenShift,
     pub auth: Auth,
     pub cache: CacheTtls,
+    pub quota: QuotaSettings,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct QuotaSettings {
+    /// How long a namespace's limit ranges and quotas are reused.
+    pub cache_ttl: Duration,
+    /// How long an upload's bytes stay reserved without activity (or a blob without an image).
+    pub reservation_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -274,12 +292,17 @@ impl Config {
         if cache.max_entries == 0 {
             return err("cache.max_entries", "must be at least 1");
         }
+        let quota = QuotaSettings {
+            cache_ttl: Duration::from_secs(raw.quota.cache_ttl_secs.unwrap_or(60)),
+            reservation_ttl: Duration::from_secs(raw.quota.reservation_ttl_secs.unwrap_or(900)),
+        };
         Ok(Config {
             gateway,
             upstream,
             openshift,
             auth: Auth { realm, token_realm },
             cache,
+            quota,
         })
     }
 }

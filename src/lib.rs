@@ -20,5 +20,6 @@ pub mod gateway;
 pub mod images;
 pub mod manifest;
 pub mod openshift;
+pub mod quota;
 pub mod route;
 pub mod upstream;

@@ -1,7 +1,8 @@
 //! Admission of image objects: the LimitRanges and ResourceQuotas of the
 //! policy file, and the checks the OpenShift apiserver runs with them
 //! (`ImageLimitRange` admission, image-stream limits, `openshift.io/imagestreams`
-//! quota).
+//! quota on ImageStream creates, `openshift.io/image-storage` quota on
+//! ImageStreamMapping creates).
 //!
 //! Pure logic, no I/O. Checks return the apiserver's admission message; the
 //! handlers wrap it (`<resource>.<group> "<name>" is forbidden: <message>`).
@@ -136,23 +137,66 @@ pub fn check_stream_usage(
     Ok(())
 }
 
-/// ResourceQuota admission of an ImageStream create: `used` streams exist in
-/// the namespace; one more must fit every `openshift.io/imagestreams` hard limit.
-pub fn check_stream_quota(quotas: &[ResourceQuota], used: u64) -> Result<(), String> {
+/// ResourceQuota admission of a request adding `requested` of `resource` to a
+/// namespace that uses `used`: refused by the first quota whose hard limit of
+/// `resource` the sum exceeds (`show` prints `requested` and `used`). A request
+/// that adds nothing is never refused, even over a lowered limit.
+fn check_quota(
+    quotas: &[ResourceQuota],
+    resource: &str,
+    used: u128,
+    requested: u128,
+    show: fn(u128) -> String,
+) -> Result<(), String> {
+    if requested == 0 {
+        return Ok(());
+    }
     for q in quotas {
-        if let Some(hard) = q.hard.get(RESOURCE_IMAGE_STREAMS) {
-            if u128::from(used) + 1 > hard.value {
-                return Err(format!(
-                    "exceeded quota: {}, requested: {RESOURCE_IMAGE_STREAMS}=1, used: \
-                     {RESOURCE_IMAGE_STREAMS}={}, limited: {RESOURCE_IMAGE_STREAMS}={}",
-                    q.name,
-                    format_quantity(u128::from(used), Format::DecimalSi),
-                    hard.canonical()
-                ));
-            }
+        let Some(hard) = q.hard.get(resource) else {
+            continue;
+        };
+        if used.saturating_add(requested) > hard.value {
+            return Err(format!(
+                "exceeded quota: {}, requested: {resource}={}, used: {resource}={}, \
+                 limited: {resource}={}",
+                q.name,
+                show(requested),
+                show(used),
+                hard.canonical()
+            ));
         }
     }
     Ok(())
+}
+
+/// ResourceQuota admission of an ImageStream create: `used` streams exist in
+/// the namespace; one more must fit every `openshift.io/imagestreams` hard limit.
+pub fn check_stream_quota(quotas: &[ResourceQuota], used: u64) -> Result<(), String> {
+    check_quota(quotas, RESOURCE_IMAGE_STREAMS, u128::from(used), 1, |v| {
+        format_quantity(v, Format::DecimalSi)
+    })
+}
+
+/// Whether a quota of `quotas` has a hard limit on `openshift.io/image-storage`
+/// (only then is [`check_image_storage_quota`] worth computing).
+pub fn limits_image_storage(quotas: &[ResourceQuota]) -> bool {
+    quotas
+        .iter()
+        .any(|q| q.hard.contains_key(RESOURCE_IMAGE_STORAGE))
+}
+
+/// ResourceQuota admission of an ImageStreamMapping: the namespace's images
+/// hold `used` bytes of distinct blobs; the mapping adds `requested` bytes (its
+/// blobs not yet referenced in the namespace). The sum must fit every
+/// `openshift.io/image-storage` hard limit. Quantities print as plain integers.
+pub fn check_image_storage_quota(
+    quotas: &[ResourceQuota],
+    used: u128,
+    requested: u128,
+) -> Result<(), String> {
+    check_quota(quotas, RESOURCE_IMAGE_STORAGE, used, requested, |v| {
+        v.to_string()
+    })
 }
 
 /// `status.used` of a quota: one plain integer per `spec.hard` resource
@@ -262,5 +306,54 @@ mod tests {
         assert_eq!(used[RESOURCE_IMAGE_STREAMS], "2");
         assert_eq!(used[RESOURCE_IMAGE_STORAGE], "12345");
         assert_eq!(used.len(), 2);
+    }
+
+    fn quota(name: &str, hard: &[(&str, &str)]) -> ResourceQuota {
+        ResourceQuota {
+            namespace: "demo".into(),
+            name: name.into(),
+            hard: hard.iter().map(|(k, v)| (k.to_string(), q(v))).collect(),
+        }
+    }
+
+    #[test]
+    fn image_storage_quota() {
+        let quotas = vec![
+            quota("streams-only", &[(RESOURCE_IMAGE_STREAMS, "1")]),
+            quota("storage", &[(RESOURCE_IMAGE_STORAGE, "1Ki")]),
+            quota("roomy", &[(RESOURCE_IMAGE_STORAGE, "1Mi")]),
+        ];
+        assert!(limits_image_storage(&quotas));
+        assert!(!limits_image_storage(&quotas[..1]));
+        assert!(!limits_image_storage(&[]));
+        // Up to and including the hard limit.
+        assert_eq!(check_image_storage_quota(&quotas, 0, 1024), Ok(()));
+        assert_eq!(check_image_storage_quota(&quotas, 1000, 24), Ok(()));
+        assert_eq!(
+            check_image_storage_quota(&quotas, 1000, 25).unwrap_err(),
+            "exceeded quota: storage, requested: openshift.io/image-storage=25, used: openshift.io/image-storage=1000, limited: openshift.io/image-storage=1Ki"
+        );
+        // Plain integers, even where a suffix would divide.
+        assert_eq!(
+            check_image_storage_quota(&quotas, 0, 2048).unwrap_err(),
+            "exceeded quota: storage, requested: openshift.io/image-storage=2048, used: openshift.io/image-storage=0, limited: openshift.io/image-storage=1Ki"
+        );
+        // Blobs already counted cost nothing, even over a lowered limit.
+        assert_eq!(check_image_storage_quota(&quotas, 5000, 0), Ok(()));
+        // The first quota exceeded is named.
+        assert_eq!(
+            check_image_storage_quota(&quotas[2..], 1 << 20, 1).unwrap_err(),
+            "exceeded quota: roomy, requested: openshift.io/image-storage=1, used: openshift.io/image-storage=1048576, limited: openshift.io/image-storage=1Mi"
+        );
+        assert_eq!(check_image_storage_quota(&[], u128::MAX, 1), Ok(()));
+        assert_eq!(
+            check_image_storage_quota(&quotas, u128::MAX, 1).unwrap_err(),
+            format!(
+                "exceeded quota: storage, requested: openshift.io/image-storage=1, used: openshift.io/image-storage={}, limited: openshift.io/image-storage=1Ki",
+                u128::MAX
+            )
+        );
+        // No storage limit: only openshift.io/imagestreams counts.
+        assert_eq!(check_image_storage_quota(&quotas[..1], 1 << 40, 1), Ok(()));
     }
 }

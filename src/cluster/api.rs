@@ -12,10 +12,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::identity::{Authn, UserInfo};
+use super::images::nullable;
 use super::rbac::{Decision, Request, ResourceAttributes, K8S_AUTHZ_GROUP, USER_GROUP};
 use super::{Cluster, Kind};
 
@@ -250,15 +251,6 @@ fn decode<T: DeserializeOwned>(
     let obj: T = serde_json::from_value(value)
         .map_err(|e| ApiError::bad_request(format!("couldn't decode {kind} request body: {e}")))?;
     Ok((obj, meta))
-}
-
-/// Go-style decoding: `null` is the zero value.
-fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -614,7 +606,15 @@ fn check_create(
     group: &str,
     namespace: &str,
 ) -> Result<(), ApiError> {
-    let attrs = ResourceAttributes::new("create", group, resource, namespace, "");
+    check(
+        cluster,
+        caller,
+        ResourceAttributes::new("create", group, resource, namespace, ""),
+    )
+}
+
+/// RBAC check of a request: 403 unless `caller` may.
+fn check(cluster: &Cluster, caller: &UserInfo, attrs: ResourceAttributes) -> Result<(), ApiError> {
     if cluster
         .authorize(caller, &Request::Resource(attrs.clone()))
         .allowed

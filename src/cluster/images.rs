@@ -730,17 +730,39 @@ pub fn namespace_usage(
     images: &BTreeMap<String, Option<Image>>,
 ) -> NamespaceUsage {
     let referenced: BTreeSet<String> = streams.iter().flat_map(|s| s.referenced_images()).collect();
-    let mut blobs: BTreeMap<String, u64> = BTreeMap::new();
+    NamespaceUsage {
+        imagestreams: streams.len() as u64,
+        images: referenced.len() as u64,
+        image_storage: blob_sizes(images).values().map(|s| u128::from(*s)).sum(),
+    }
+}
+
+/// Size of each distinct blob (layers and configs) of the images of a
+/// [`load_closure`] (missing images have none).
+fn blob_sizes(images: &BTreeMap<String, Option<Image>>) -> BTreeMap<String, u64> {
+    let mut blobs = BTreeMap::new();
     for image in images.values().flatten() {
         for b in image.blobs() {
             blobs.entry(b.digest).or_insert(b.size);
         }
     }
-    NamespaceUsage {
-        imagestreams: streams.len() as u64,
-        images: referenced.len() as u64,
-        image_storage: blobs.values().map(|s| u128::from(*s)).sum(),
-    }
+    blobs
+}
+
+/// Bytes that referencing the images of `added` adds to the
+/// `openshift.io/image-storage` of a namespace whose images are `existing`
+/// (both [`load_closure`]s): the sizes of the blobs of `added` that no image
+/// of `existing` has.
+pub fn added_storage(
+    existing: &BTreeMap<String, Option<Image>>,
+    added: &BTreeMap<String, Option<Image>>,
+) -> u128 {
+    let known = blob_sizes(existing);
+    blob_sizes(added)
+        .into_iter()
+        .filter(|(digest, _)| !known.contains_key(digest))
+        .map(|(_, size)| u128::from(size))
+        .sum()
 }
 
 // ---------------------------------------------------------------------------

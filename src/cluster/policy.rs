@@ -37,7 +37,8 @@
 //! ]
 //!
 //! [[resource_quotas]]              # ResourceQuotas (openshift.io/imagestreams is enforced
-//! namespace = "demo"               # on ImageStream create; usage is served in status.used)
+//! namespace = "demo"               # on ImageStream create, openshift.io/image-storage on
+//!                                  # ImageStreamMapping create; usage is served in status.used)
 //! name = "image-quota"
 //! hard = { "openshift.io/imagestreams" = "3", "openshift.io/image-storage" = "10Gi" }
 //! ```
@@ -455,73 +456,92 @@ fn compile_quantities(
     Ok(out)
 }
 
-fn compile_limit_ranges(entries: &[LimitRangeEntry]) -> Result<Vec<LimitRange>, PolicyError> {
+/// Compile the entries of the section `section` of namespaced objects: each
+/// (`key`: namespace and name) named validly and once per namespace, then
+/// compiled by `compile` with its label `<section>[<i>] (<namespace>/<name>)`.
+fn compile_namespaced<E, T>(
+    section: &str,
+    entries: &[E],
+    key: impl Fn(&E) -> (&str, &str),
+    compile: impl Fn(String, &E) -> Result<T, PolicyError>,
+) -> Result<Vec<T>, PolicyError> {
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(entries.len());
-    for (i, lr) in entries.iter().enumerate() {
-        let entry = format!("limit_ranges[{i}]");
-        check_object_name(&entry, &lr.namespace, &lr.name, &mut seen)?;
-        let entry = format!("limit_ranges[{i}] ({}/{})", lr.namespace, lr.name);
-        if lr.limits.is_empty() {
-            return Err(invalid(entry, "limits must not be empty"));
-        }
-        let mut limits = Vec::with_capacity(lr.limits.len());
-        for (j, item) in lr.limits.iter().enumerate() {
-            let ientry = format!("{entry}.limits[{j}]");
-            if !valid_name(&item.kind) {
-                return Err(invalid(ientry, format!("invalid type {:?}", item.kind)));
-            }
-            let max = compile_quantities(&ientry, "max", &item.max)?;
-            if let Some(known) = known_limit_resources(&item.kind) {
-                if let Some(bad) = max.keys().find(|r| !known.contains(&r.as_str())) {
-                    return Err(invalid(
-                        ientry,
-                        format!(
-                            "unknown resource {bad:?} for type {:?} (expected one of {})",
-                            item.kind,
-                            known
-                                .iter()
-                                .map(|k| format!("{k:?}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ));
-                }
-            }
-            limits.push(LimitItem {
-                kind: item.kind.clone(),
-                max,
-            });
-        }
-        out.push(LimitRange {
-            namespace: lr.namespace.clone(),
-            name: lr.name.clone(),
-            limits,
-        });
+    for (i, e) in entries.iter().enumerate() {
+        let (namespace, name) = key(e);
+        check_object_name(&format!("{section}[{i}]"), namespace, name, &mut seen)?;
+        out.push(compile(format!("{section}[{i}] ({namespace}/{name})"), e)?);
     }
     Ok(out)
+}
+
+fn compile_limit_ranges(entries: &[LimitRangeEntry]) -> Result<Vec<LimitRange>, PolicyError> {
+    compile_namespaced(
+        "limit_ranges",
+        entries,
+        |lr| (&lr.namespace, &lr.name),
+        compile_limit_range,
+    )
+}
+
+fn compile_limit_range(entry: String, lr: &LimitRangeEntry) -> Result<LimitRange, PolicyError> {
+    if lr.limits.is_empty() {
+        return Err(invalid(entry, "limits must not be empty"));
+    }
+    let mut limits = Vec::with_capacity(lr.limits.len());
+    for (j, item) in lr.limits.iter().enumerate() {
+        let ientry = format!("{entry}.limits[{j}]");
+        if !valid_name(&item.kind) {
+            return Err(invalid(ientry, format!("invalid type {:?}", item.kind)));
+        }
+        let max = compile_quantities(&ientry, "max", &item.max)?;
+        if let Some(known) = known_limit_resources(&item.kind) {
+            if let Some(bad) = max.keys().find(|r| !known.contains(&r.as_str())) {
+                return Err(invalid(
+                    ientry,
+                    format!(
+                        "unknown resource {bad:?} for type {:?} (expected one of {})",
+                        item.kind,
+                        known
+                            .iter()
+                            .map(|k| format!("{k:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+        limits.push(LimitItem {
+            kind: item.kind.clone(),
+            max,
+        });
+    }
+    Ok(LimitRange {
+        namespace: lr.namespace.clone(),
+        name: lr.name.clone(),
+        limits,
+    })
 }
 
 fn compile_resource_quotas(
     entries: &[ResourceQuotaEntry],
 ) -> Result<Vec<ResourceQuota>, PolicyError> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::with_capacity(entries.len());
-    for (i, rq) in entries.iter().enumerate() {
-        let entry = format!("resource_quotas[{i}]");
-        check_object_name(&entry, &rq.namespace, &rq.name, &mut seen)?;
-        let entry = format!("resource_quotas[{i}] ({}/{})", rq.namespace, rq.name);
-        if rq.hard.is_empty() {
-            return Err(invalid(entry, "hard must not be empty"));
-        }
-        let hard = compile_quantities(&entry, "hard", &rq.hard)?;
-        out.push(ResourceQuota {
-            namespace: rq.namespace.clone(),
-            name: rq.name.clone(),
-            hard,
-        });
-    }
-    Ok(out)
+    compile_namespaced(
+        "resource_quotas",
+        entries,
+        |rq| (&rq.namespace, &rq.name),
+        |entry, rq| {
+            if rq.hard.is_empty() {
+                return Err(invalid(entry, "hard must not be empty"));
+            }
+            let hard = compile_quantities(&entry, "hard", &rq.hard)?;
+            Ok(ResourceQuota {
+                namespace: rq.namespace.clone(),
+                name: rq.name.clone(),
+                hard,
+            })
+        },
+    )
 }
 
 #[cfg(test)]

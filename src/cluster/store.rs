@@ -255,6 +255,13 @@ fn list_images<T: ReadableTable<&'static str, Bytes>>(
     Ok(Listed { items, more: false })
 }
 
+fn get_resource_version<T: ReadableTable<&'static str, u64>>(t: &T) -> Result<u64, StoreError> {
+    Ok(t.get(RESOURCE_VERSION)
+        .map_err(db_err)?
+        .map(|g| g.value())
+        .unwrap_or(0))
+}
+
 impl Txn {
     fn streams_ro(&self) -> Result<Option<ReadOnlyTable<StreamKey, Bytes>>, StoreError> {
         match &self.inner {
@@ -336,19 +343,10 @@ impl Txn {
 
     /// The current global resource version (0 for an empty store).
     pub fn resource_version(&self) -> Result<u64, StoreError> {
-        let v = match &self.inner {
-            Inner::Read(tx) => {
-                let t = tx.open_table(META).map_err(db_err)?;
-                let v = t.get(RESOURCE_VERSION).map_err(db_err)?;
-                v.map(|g| g.value())
-            }
-            Inner::Write(tx) => {
-                let t = tx.open_table(META).map_err(db_err)?;
-                let v = t.get(RESOURCE_VERSION).map_err(db_err)?;
-                v.map(|g| g.value())
-            }
-        };
-        Ok(v.unwrap_or(0))
+        match &self.inner {
+            Inner::Read(tx) => get_resource_version(&tx.open_table(META).map_err(db_err)?),
+            Inner::Write(tx) => get_resource_version(&tx.open_table(META).map_err(db_err)?),
+        }
     }
 
     /// Take the next resource version.
@@ -357,11 +355,7 @@ impl Txn {
             return Err(StoreError::ReadOnly);
         };
         let mut t = tx.open_table(META).map_err(db_err)?;
-        let current = t
-            .get(RESOURCE_VERSION)
-            .map_err(db_err)?
-            .map(|g| g.value())
-            .unwrap_or(0);
+        let current = get_resource_version(&t)?;
         let next = current
             .checked_add(1)
             .ok_or_else(|| StoreError::Db("resourceVersion overflow".into()))?;
@@ -447,6 +441,10 @@ mod tests {
         i
     }
 
+    fn page(after: Option<&str>, limit: usize) -> Page<'_> {
+        Page { after, limit }
+    }
+
     fn temp_path(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(name);
@@ -529,39 +527,16 @@ mod tests {
         let all = r.streams(None, &Page::default(), &all_streams).unwrap();
         assert_eq!(keys(&all), ["a/c", "a/z", "a-b/y", "ab/q", "b/x"]);
         assert!(!all.more);
-        let p1 = r
-            .streams(
-                None,
-                &Page {
-                    after: None,
-                    limit: 2,
-                },
-                &all_streams,
-            )
-            .unwrap();
+        let p1 = r.streams(None, &page(None, 2), &all_streams).unwrap();
         assert_eq!(keys(&p1), ["a/c", "a/z"]);
         assert!(p1.more);
         let p2 = r
-            .streams(
-                None,
-                &Page {
-                    after: Some("a/z"),
-                    limit: 2,
-                },
-                &all_streams,
-            )
+            .streams(None, &page(Some("a/z"), 2), &all_streams)
             .unwrap();
         assert_eq!(keys(&p2), ["a-b/y", "ab/q"]);
         assert!(p2.more);
         let p3 = r
-            .streams(
-                None,
-                &Page {
-                    after: Some("ab/q"),
-                    limit: 2,
-                },
-                &all_streams,
-            )
+            .streams(None, &page(Some("ab/q"), 2), &all_streams)
             .unwrap();
         assert_eq!(keys(&p3), ["b/x"]);
         assert!(!p3.more);
@@ -570,14 +545,7 @@ mod tests {
             .unwrap();
         assert_eq!(keys(&ns), ["a/c", "a/z"]);
         let ns = r
-            .streams(
-                Some("a"),
-                &Page {
-                    after: Some("a/c"),
-                    limit: 1,
-                },
-                &all_streams,
-            )
+            .streams(Some("a"), &page(Some("a/c"), 1), &all_streams)
             .unwrap();
         assert_eq!(keys(&ns), ["a/z"]);
         assert!(!ns.more);
@@ -598,26 +566,10 @@ mod tests {
         tx.commit().unwrap();
         let r = store.read().unwrap();
         let only_x = |i: &Image| i.metadata.labels.get("l").is_some_and(|v| v == "x");
-        let l = r
-            .images(
-                &Page {
-                    after: None,
-                    limit: 1,
-                },
-                &only_x,
-            )
-            .unwrap();
+        let l = r.images(&page(None, 1), &only_x).unwrap();
         assert_eq!(l.items[0].metadata.name, "sha256:1");
         assert!(l.more);
-        let l = r
-            .images(
-                &Page {
-                    after: Some("sha256:1"),
-                    limit: 1,
-                },
-                &only_x,
-            )
-            .unwrap();
+        let l = r.images(&page(Some("sha256:1"), 1), &only_x).unwrap();
         assert_eq!(l.items[0].metadata.name, "sha256:3");
         assert!(!l.more);
     }

@@ -8,6 +8,7 @@ pub mod decide;
 pub mod forward;
 pub mod respond;
 pub mod server;
+pub mod uploads;
 
 use std::time::Instant;
 
@@ -28,6 +29,7 @@ use respond::Local;
 pub struct Gateway {
     pub decider: Decider,
     pub images: std::sync::Arc<crate::images::Images>,
+    pub quotas: std::sync::Arc<crate::quota::Quotas>,
     pub upstream: config::Upstream,
     pub trust_forwarded_headers: bool,
     pub public_address: String,
@@ -43,6 +45,7 @@ pub struct Ctx {
     /// What happened, for the access log.
     outcome: &'static str,
     upstream_status: Option<u16>,
+    upload: uploads::UploadCtx,
 }
 
 fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
@@ -121,6 +124,7 @@ impl ProxyHttp for Gateway {
             strip_mount: false,
             outcome: "",
             upstream_status: None,
+            upload: uploads::UploadCtx::default(),
         }
     }
 
@@ -165,7 +169,14 @@ impl ProxyHttp for Gateway {
                 } else {
                     "allowed"
                 };
-                return Ok(false);
+                let route = ctx.route.clone().unwrap_or(Route::Health);
+                match self.prepare_upload(session, &route, &mut ctx.upload).await {
+                    Ok(()) => return Ok(false),
+                    Err(e) => {
+                        ctx.outcome = "refused (quota)";
+                        Local::from(&e)
+                    }
+                }
             }
             Ok(Next::Respond(local)) => {
                 ctx.outcome = "answered";
@@ -246,6 +257,7 @@ impl ProxyHttp for Gateway {
         if let Some(addr) = session.client_addr().and_then(|a| a.as_inet()) {
             up.insert_header("X-Forwarded-For", addr.ip().to_string())?;
         }
+        self.rewrite_upload(up, &ctx.upload)?;
         if ctx.strip_mount {
             let target = forward::strip_mount(up.uri.path(), up.uri.query());
             let uri = target
@@ -253,6 +265,17 @@ impl ProxyHttp for Gateway {
                 .map_err(|_| Error::explain(ErrorType::InternalError, "bad upstream uri"))?;
             up.set_uri(uri);
         }
+        Ok(())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> pingora::Result<()> {
+        self.meter_body(body, &mut ctx.upload);
         Ok(())
     }
 
@@ -266,6 +289,8 @@ impl ProxyHttp for Gateway {
             return Ok(());
         }
         ctx.upstream_status = Some(resp.status.as_u16());
+        self.upload_response(resp, &ctx.origin, &mut ctx.upload)
+            .await?;
         let location = resp
             .headers
             .get("location")
@@ -280,6 +305,20 @@ impl ProxyHttp for Gateway {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        if let Some(answer) = ctx.upload.answer.take() {
+            ctx.outcome = if answer.status == 403 {
+                "refused (quota)"
+            } else {
+                "upload failed"
+            };
+            if let Err(we) = respond::write(session, &answer).await {
+                tracing::debug!(error = %we, "could not write the upload answer");
+            }
+            return FailToProxy {
+                error_code: answer.status,
+                can_reuse_downstream: false,
+            };
+        }
         let err = match (e.etype(), e.esource()) {
             (ErrorType::HTTPStatus(code), _) => {
                 let code = *code;
@@ -342,6 +381,7 @@ impl ProxyHttp for Gateway {
             status,
             upstream_status = ctx.upstream_status,
             bytes_in = session.body_bytes_read(),
+            bytes_upstream = session.upstream_body_bytes_sent(),
             bytes_out = session.body_bytes_sent(),
             ms = ctx.started.elapsed().as_millis() as u64,
             error = e.map(|e| e.etype().as_str()),

@@ -11,6 +11,7 @@ use crate::gateway::decide::Decider;
 use crate::gateway::Gateway;
 use crate::images::Images;
 use crate::openshift::{ApiClient, ApiSettings};
+use crate::quota::Quotas;
 use crate::upstream::Upstream;
 
 /// Build the gateway service from the config and an API client configuration.
@@ -25,15 +26,22 @@ pub fn gateway(cfg: &Config, api: ApiSettings) -> Result<Gateway, String> {
             max_entries: c.max_entries,
         },
     ));
+    let quotas = Arc::new(Quotas::new(
+        client.clone(),
+        cfg.quota.cache_ttl,
+        cfg.quota.reservation_ttl,
+    ));
     let images = Arc::new(Images::new(
         client,
         Upstream::new(&cfg.upstream)?,
         authorizer.clone(),
         cfg.gateway.public_address.clone(),
         cfg.upstream.write_manifests,
+        quotas.clone(),
     ));
     Ok(Gateway {
         images,
+        quotas,
         decider: Decider {
             authorizer,
             realm: cfg.auth.realm.clone(),

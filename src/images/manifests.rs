@@ -113,6 +113,9 @@ impl Images {
                 .await
                 .map_err(|e| api_error(&e))?,
         }
+        let blobs: Vec<String> = m.blobs().iter().map(|d| d.digest.to_string()).collect();
+        self.quotas.ledger.referenced(&repo.namespace, &blobs);
+        self.quotas.invalidate(&repo.namespace).await;
         let digest = m.digest.to_string();
         let mut local = Local::empty(201)
             .header("Location", format!("/v2/{repo}/manifests/{digest}"))

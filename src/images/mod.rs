@@ -61,6 +61,8 @@ pub struct Images {
     pub public_address: String,
     /// Also write pushed manifests to the upstream by digest (keeps its GC from deleting blobs).
     pub write_upstream: bool,
+    /// Pushed images release their blobs' upload reservations and refresh the quota usage.
+    pub quotas: Arc<crate::quota::Quotas>,
     manifests: Cache<String, Arc<Stored>>,
 }
 
@@ -90,6 +92,7 @@ impl Images {
         authorizer: Arc<Authorizer>,
         public_address: String,
         write_upstream: bool,
+        quotas: Arc<crate::quota::Quotas>,
     ) -> Images {
         let manifests = Cache::builder()
             .weigher(|_k: &String, v: &Arc<Stored>| v.bytes.len().try_into().unwrap_or(u32::MAX))
@@ -101,6 +104,7 @@ impl Images {
             authorizer,
             public_address,
             write_upstream,
+            quotas,
             manifests,
         }
     }

@@ -149,3 +149,27 @@ impl ApiClient {
             .await
     }
 }
+
+impl ApiClient {
+    /// `GET /api/v1/namespaces/<ns>/limitranges` (raw list).
+    pub async fn limit_ranges(&self, ns: &str) -> Result<Value, ApiError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("api/v1/namespaces/{ns}/limitranges"),
+            self.own_token(),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /api/v1/namespaces/<ns>/resourcequotas` (raw list).
+    pub async fn resource_quotas(&self, ns: &str) -> Result<Value, ApiError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("api/v1/namespaces/{ns}/resourcequotas"),
+            self.own_token(),
+            None,
+        )
+        .await
+    }
+}

@@ -16,7 +16,8 @@ pub struct ContentRange {
 }
 
 impl ContentRange {
-    pub fn len(&self) -> u64 {
+    /// Number of bytes in the range (never zero: `end >= start`).
+    pub fn bytes(&self) -> u64 {
         self.end - self.start + 1
     }
 }
@@ -24,7 +25,10 @@ impl ContentRange {
 /// Parse `start-end` (also accepts a `bytes ` prefix and a `/total` suffix).
 pub fn parse_content_range(v: &str) -> Option<ContentRange> {
     let v = v.trim();
-    let v = v.strip_prefix("bytes ").or_else(|| v.strip_prefix("bytes=")).unwrap_or(v);
+    let v = v
+        .strip_prefix("bytes ")
+        .or_else(|| v.strip_prefix("bytes="))
+        .unwrap_or(v);
     let v = v.split('/').next()?;
     let (a, b) = v.split_once('-')?;
     let (start, end) = (a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?);
@@ -35,7 +39,9 @@ pub fn parse_content_range(v: &str) -> Option<ContentRange> {
 pub fn state_offset(state: &str) -> Option<u64> {
     let raw = base64::engine::general_purpose::URL_SAFE
         .decode(state)
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(state.trim_end_matches('=')))
+        .or_else(|_| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(state.trim_end_matches('='))
+        })
         .ok()?;
     let json = raw.get(32..)?;
     let v: serde_json::Value = serde_json::from_slice(json).ok()?;
@@ -48,22 +54,35 @@ mod tests {
 
     #[test]
     fn content_ranges() {
-        assert_eq!(parse_content_range("0-99"), Some(ContentRange { start: 0, end: 99 }));
-        assert_eq!(parse_content_range("bytes 100-199/1000"), Some(ContentRange { start: 100, end: 199 }));
+        assert_eq!(
+            parse_content_range("0-99"),
+            Some(ContentRange { start: 0, end: 99 })
+        );
+        assert_eq!(
+            parse_content_range("bytes 100-199/1000"),
+            Some(ContentRange {
+                start: 100,
+                end: 199
+            })
+        );
         assert_eq!(parse_content_range("5-4"), None);
         assert_eq!(parse_content_range("x-4"), None);
         assert_eq!(parse_content_range("5"), None);
-        assert_eq!(ContentRange { start: 10, end: 19 }.len(), 10);
+        assert_eq!(ContentRange { start: 10, end: 19 }.bytes(), 10);
     }
 
     #[test]
     fn state_tokens() {
-        let json = br#"{"Name":"ns/is","UUID":"u","Offset":12345,"StartedAt":"2026-01-01T00:00:00Z"}"#;
+        let json =
+            br#"{"Name":"ns/is","UUID":"u","Offset":12345,"StartedAt":"2026-01-01T00:00:00Z"}"#;
         let mut raw = vec![7u8; 32];
         raw.extend_from_slice(json);
         let token = base64::engine::general_purpose::URL_SAFE.encode(&raw);
         assert_eq!(state_offset(&token), Some(12345));
         assert_eq!(state_offset("not base64!"), None);
-        assert_eq!(state_offset(&base64::engine::general_purpose::URL_SAFE.encode([1u8; 10])), None);
+        assert_eq!(
+            state_offset(&base64::engine::general_purpose::URL_SAFE.encode([1u8; 10])),
+            None
+        );
     }
 }

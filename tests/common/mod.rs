@@ -23,6 +23,11 @@ pub fn sha(s: &str) -> String {
 
 /// The policy every test uses.
 pub fn policy() -> String {
+    policy_with_blob_limit("1Mi")
+}
+
+/// The policy with another `openshift.io/Image` `max.storage` in namespace `quota`.
+pub fn policy_with_blob_limit(blob_limit: &str) -> String {
     format!(
         r#"
 [[users]]
@@ -88,6 +93,26 @@ subjects = ["user:secret-owner"]
 namespace = "secret"
 role = "system:image-puller"
 subjects = ["group:readers"]
+
+[[bindings]]
+namespace = "quota"
+role = "system:image-builder"
+subjects = ["user:developer"]
+
+[[bindings]]
+namespace = "shared"
+role = "system:image-builder"
+subjects = ["user:developer"]
+
+[[limit_ranges]]
+namespace = "quota"
+name = "image-limits"
+limits = [{{ type = "openshift.io/Image", max = {{ storage = "{blob_limit}" }} }}]
+
+[[resource_quotas]]
+namespace = "shared"
+name = "storage"
+hard = {{ "openshift.io/image-storage" = "3Mi" }}
 "#,
         dev = sha(DEV),
         viewer = sha(VIEWER),
@@ -95,6 +120,7 @@ subjects = ["group:readers"]
         reader = sha(READER_ALL),
         pruner = sha(PRUNER),
         gateway = sha(GATEWAY),
+        blob_limit = blob_limit,
     )
 }
 
@@ -268,7 +294,8 @@ impl Stack {
             cfg,
             "[gateway]\nlisten = [\"127.0.0.1:{gateway_port}\"]\nthreads = 2\ngrace_period_secs = 1\n\n\
              [upstream]\nurl = \"http://127.0.0.1:{registry_port}\"\n\n\
-             [openshift]\napi = \"http://127.0.0.1:{cluster_port}\"\ntoken_file = \"gateway.token\"\ntimeout_ms = 2000\n{extra}\n"
+             [openshift]\napi = \"http://127.0.0.1:{cluster_port}\"\ntoken_file = \"gateway.token\"\ntimeout_ms = 2000\n{extra}\n\n\
+             [quota]\ncache_ttl_secs = 1\n"
         )
         .unwrap();
         drop(cfg);
@@ -300,6 +327,42 @@ impl Stack {
             cluster_port,
             gateway,
             gateway_port,
+        }
+    }
+
+    /// Restart only the gateway (same port and config).
+    pub fn restart_gateway(&mut self) {
+        self.gateway.kill();
+        self.gateway = start_gateway(self.dir.path());
+        wait_http(
+            &format!("http://127.0.0.1:{}/healthz", self.gateway_port),
+            &mut self.gateway,
+        );
+    }
+
+    /// Replace the policy file (the API reloads it when it changes).
+    pub fn set_policy(&self, text: &str) {
+        std::fs::write(self.dir.path().join("policy.toml"), text).unwrap();
+    }
+
+    /// Leftover upload data of a repository in the upstream's storage (bytes of the `data`
+    /// files under `_uploads`), waiting up to 3 s for it to go. (Distribution's own cancel
+    /// leaves a 108-byte hash state of the empty prefix behind, even without the gateway; it
+    /// holds no uploaded bytes and upload purging removes it.)
+    pub fn upload_leftovers(&self, repo: &str) -> u64 {
+        let dir = self
+            .storage()
+            .join(format!("docker/registry/v2/repositories/{repo}/_uploads"));
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let n = dir_bytes(&dir);
+            if n == 0 || Instant::now() > deadline {
+                if n > 0 {
+                    eprintln!("leftovers in {}: {:?}", dir.display(), list_files(&dir));
+                }
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -556,4 +619,56 @@ pub fn pull(stack: &Stack, repo: &str, dir: &Path, auth: &str) -> (bool, String)
         &format!("docker://{}/{repo}:v1", stack.host()),
         &format!("oci:{}:v1", dir.display()),
     ])
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    list_files(dir)
+        .iter()
+        .filter(|(p, _)| p.ends_with("/data"))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+fn list_files(dir: &Path) -> Vec<(String, u64)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            out.extend(list_files(&e.path()));
+        } else {
+            out.push((
+                e.path().display().to_string(),
+                e.metadata().map(|m| m.len()).unwrap_or(0),
+            ));
+        }
+    }
+    out
+}
+
+/// Open an upload session through the gateway; returns its `Location` (checked to point at
+/// the gateway).
+pub async fn start_upload(stack: &Stack, repo: &str, token: &str) -> String {
+    let r = ::reqwest::Client::new()
+        .post(stack.url(&format!("/v2/{repo}/blobs/uploads/")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        loc.starts_with(&format!("http://{}/v2/{repo}/blobs/uploads/", stack.host())),
+        "{loc}"
+    );
+    loc
+}
+
+/// An upload URL with `digest=` added.
+pub fn with_digest(loc: &str, digest: &str) -> String {
+    format!(
+        "{loc}{}digest={digest}",
+        if loc.contains('?') { "&" } else { "?" }
+    )
 }

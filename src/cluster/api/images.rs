@@ -5,6 +5,7 @@
 //! Every handler authenticates, authorizes through RBAC, then runs its store
 //! work (one transaction per call) on the blocking pool.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -17,23 +18,28 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{authenticate, created, decode, read_body, ApiError, ApiResult, Shared};
+use super::{authenticate, check, created, decode, read_body, ApiError, ApiResult, Shared};
 use crate::cluster::admission::{
-    check_image_size, check_stream_quota, check_stream_usage, quota_used,
+    check_image_size, check_image_storage_quota, check_stream_quota, check_stream_usage,
+    limits_image_storage, quota_used, LimitRange, NamespaceUsage, StreamUsage,
 };
 use crate::cluster::identity::UserInfo;
 use crate::cluster::images::{
-    decode_continue, encode_continue, image_stream_image, image_stream_layers, image_stream_tag,
-    load_closure, namespace_usage, nullable, parse_label_selector, rfc3339, selector_matches,
-    valid_digest, valid_tag, validate_stream_name, Image, ImageStream, NamedTagEventList,
-    ObjectMeta, Requirement, IMAGE_API_VERSION, TAG_PATTERN,
+    added_storage, decode_continue, encode_continue, image_stream_image, image_stream_layers,
+    image_stream_tag, load_closure, namespace_usage, nullable, parse_label_selector, rfc3339,
+    selector_matches, valid_digest, valid_tag, validate_stream_name, Image, ImageStream,
+    NamedTagEventList, ObjectMeta, Requirement, IMAGE_API_VERSION, TAG_PATTERN,
 };
-use crate::cluster::rbac::{Request, ResourceAttributes, IMAGE_GROUP};
-use crate::cluster::store::{stream_key, Page, StoreError, Txn};
+use crate::cluster::quantity::Quantity;
+use crate::cluster::rbac::{ResourceAttributes, IMAGE_GROUP};
+use crate::cluster::store::{stream_key, Listed, Page, StoreError, Txn};
 use crate::cluster::{Cluster, Kind};
 
 const BASE: &str = "/apis/image.openshift.io/v1";
 const IMAGE_VERSIONS: &[&str] = &[IMAGE_API_VERSION, "v1"];
+
+/// Images by digest as [`load_closure`] returns them (`None`: missing).
+type ImageClosure = BTreeMap<String, Option<Image>>;
 
 pub fn routes() -> Router<Shared> {
     let p = |suffix: &str| format!("{BASE}{suffix}");
@@ -238,18 +244,6 @@ fn invalid_value(field: &str, value: &str, detail: &str) -> FieldError {
 // ---------------------------------------------------------------------------
 // Helpers
 
-/// RBAC check of a request.
-fn check(cluster: &Cluster, user: &UserInfo, attrs: ResourceAttributes) -> Result<(), ApiError> {
-    if cluster
-        .authorize(user, &Request::Resource(attrs.clone()))
-        .allowed
-    {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(user, &attrs))
-    }
-}
-
 /// Authenticate and authorize an image-group request.
 fn admit(
     cluster: &Cluster,
@@ -265,6 +259,28 @@ fn admit(
     attrs.subresource = subresource.to_string();
     check(cluster, &user, attrs)?;
     Ok(user)
+}
+
+/// Count an `imagestreams` request (or of its `subresource`), then
+/// authenticate and authorize it.
+fn admit_stream(
+    cluster: &Cluster,
+    headers: &HeaderMap,
+    verb: &str,
+    subresource: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<UserInfo, ApiError> {
+    cluster.count(Kind::ImageStreams);
+    admit(
+        cluster,
+        headers,
+        verb,
+        "imagestreams",
+        subresource,
+        namespace,
+        name,
+    )
 }
 
 /// Run store work on the blocking pool.
@@ -326,6 +342,21 @@ struct ListQuery {
     selector: Vec<Requirement>,
 }
 
+impl ListQuery {
+    /// The store page this query asks for.
+    fn page(&self) -> Page<'_> {
+        Page {
+            after: self.after.as_deref(),
+            limit: self.limit,
+        }
+    }
+
+    /// Whether an object's labels match the label selector.
+    fn selects(&self, meta: &ObjectMeta) -> bool {
+        selector_matches(&self.selector, &meta.labels)
+    }
+}
+
 fn list_query(uri: &Uri) -> Result<ListQuery, ApiError> {
     let mut q = ListQuery::default();
     let Some(raw) = uri.query() else {
@@ -384,6 +415,91 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(ApiError::internal)
 }
 
+/// Read a page of a list with `list` in one snapshot; with its resourceVersion.
+async fn read_page<T: Send + 'static>(
+    cluster: Shared,
+    list: impl FnOnce(&Txn) -> Result<Listed<T>, StoreError> + Send + 'static,
+) -> Result<(u64, Listed<T>), ApiError> {
+    blocking(move || {
+        let tx = cluster.store().read()?;
+        let listed = list(&tx)?;
+        Ok((tx.resource_version()?, listed))
+    })
+    .await
+}
+
+/// The image-group list `kind` of a page: items shown by `show`, and if more
+/// follow a continue token after the last item's `key`.
+fn page_response<T, V: serde::Serialize>(
+    kind: &str,
+    rv: u64,
+    listed: Listed<T>,
+    key: impl Fn(&T) -> String,
+    show: impl Fn(T) -> V,
+) -> ApiResult {
+    let cont = match (listed.more, listed.items.last()) {
+        (true, Some(last)) => Some(encode_continue(&key(last))),
+        _ => None,
+    };
+    let items = listed
+        .items
+        .into_iter()
+        .map(|i| to_value(&show(i)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ok_json(list_json(kind, IMAGE_API_VERSION, rv, items, cont)))
+}
+
+/// 200 `Status` Success of a delete, naming the object and its uid.
+fn deleted(resource: &str, name: &str, uid: &str) -> Response {
+    let mut d = details(resource, name, IMAGE_GROUP);
+    if let Some(o) = d.as_object_mut() {
+        o.insert("uid".into(), json!(uid));
+    }
+    success(StatusCode::OK, Some(d))
+}
+
+/// `field` of `<kind> "<name>"` must be an image digest.
+fn check_digest(kind: &str, name: &str, field: &str, digest: &str) -> Result<(), ApiError> {
+    if valid_digest(digest) {
+        return Ok(());
+    }
+    Err(ApiError::field_invalid(
+        kind,
+        name,
+        invalid_value(
+            field,
+            digest,
+            "must be an image digest (sha256:<64 lowercase hex digits>)",
+        ),
+    ))
+}
+
+/// Store `image` as a new Image: server fields set, cluster-scoped,
+/// `dockerImageMetadata` filled in if absent.
+fn put_new_image(tx: &mut Txn, image: Image, now: &str) -> Result<Image, StoreError> {
+    let mut stored = image.typed();
+    stored.metadata.init(new_uid(), now);
+    stored.metadata.namespace.clear();
+    stored.fill_metadata();
+    tx.put_image(&mut stored)?;
+    Ok(stored)
+}
+
+/// Image-stream limits admission of a created (`before` `None`) or updated
+/// stream, then store it and commit.
+fn commit_stream(
+    mut tx: Txn,
+    limits: &[LimitRange],
+    mut stream: ImageStream,
+    before: Option<StreamUsage>,
+) -> Result<ImageStream, ApiError> {
+    check_stream_usage(limits, stream.usage(), before)
+        .map_err(|m| ApiError::admission("imagestreams", &stream.metadata.name, &m))?;
+    tx.put_stream(&mut stream)?;
+    tx.commit()?;
+    Ok(stream)
+}
+
 /// Check a body's `metadata.namespace` against the URL.
 fn same_namespace(meta: &ObjectMeta, ns: &str) -> Result<(), ApiError> {
     if !meta.namespace.is_empty() && meta.namespace != ns {
@@ -392,6 +508,15 @@ fn same_namespace(meta: &ObjectMeta, ns: &str) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// Quota usage of namespace `ns` and the [`load_closure`] of the images of its
+/// streams.
+fn namespace_images(tx: &Txn, ns: &str) -> Result<(NamespaceUsage, ImageClosure), StoreError> {
+    let streams = tx.streams(Some(ns), &Page::default(), &|_| true)?.items;
+    let roots = streams.iter().flat_map(|s| s.referenced_images());
+    let images = load_closure(roots, |d| tx.image(d))?;
+    Ok((namespace_usage(&streams, &images), images))
 }
 
 // ---------------------------------------------------------------------------
@@ -404,8 +529,7 @@ async fn create_stream(
     body: Body,
 ) -> ApiResult {
     const KIND: &str = "ImageStream";
-    cluster.count(Kind::ImageStreams);
-    admit(&cluster, &headers, "create", "imagestreams", "", &ns, "")?;
+    admit_stream(&cluster, &headers, "create", "", &ns, "")?;
     let bytes = read_body(&headers, body).await?;
     let (input, _): (ImageStream, _) = decode(&bytes, KIND, IMAGE_VERSIONS)?;
     same_namespace(&input.metadata, &ns)?;
@@ -427,19 +551,15 @@ async fn create_stream(
         let quotas = cluster.resource_quotas(&ns);
         let limits = cluster.limit_ranges(&ns);
         let host = cluster.registry_host();
-        let mut tx = cluster.store().write()?;
+        let tx = cluster.store().write()?;
         let used = tx.count_streams(&ns)?;
         check_stream_quota(&quotas, used)
             .map_err(|m| ApiError::admission("imagestreams", &name, &m))?;
         if tx.stream(&ns, &name)?.is_some() {
             return Err(ApiError::already_exists("imagestreams", &name));
         }
-        let mut stream = ImageStream::create(input, &ns, &host, new_uid(), &now());
-        check_stream_usage(&limits, stream.usage(), None)
-            .map_err(|m| ApiError::admission("imagestreams", &name, &m))?;
-        tx.put_stream(&mut stream)?;
-        tx.commit()?;
-        Ok(stream)
+        let stream = ImageStream::create(input, &ns, &host, new_uid(), &now());
+        commit_stream(tx, &limits, stream, None)
     })
     .await?;
     Ok(created(stream))
@@ -456,9 +576,7 @@ async fn get_stream(
     headers: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult {
-    cluster.count(Kind::ImageStreams);
-    admit(&cluster, &headers, "get", "imagestreams", "", &ns, &name)?;
-    fetch_stream(cluster, ns, name).await
+    fetch_stream(cluster, &headers, "", ns, name).await
 }
 
 async fn get_stream_status(
@@ -466,20 +584,18 @@ async fn get_stream_status(
     headers: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult {
-    cluster.count(Kind::ImageStreams);
-    admit(
-        &cluster,
-        &headers,
-        "get",
-        "imagestreams",
-        "status",
-        &ns,
-        &name,
-    )?;
-    fetch_stream(cluster, ns, name).await
+    fetch_stream(cluster, &headers, "status", ns, name).await
 }
 
-async fn fetch_stream(cluster: Arc<Cluster>, ns: String, name: String) -> ApiResult {
+/// `get` of a stream or its `subresource` (the same object).
+async fn fetch_stream(
+    cluster: Arc<Cluster>,
+    headers: &HeaderMap,
+    subresource: &str,
+    ns: String,
+    name: String,
+) -> ApiResult {
+    admit_stream(&cluster, headers, "get", subresource, &ns, &name)?;
     let host = cluster.registry_host();
     let stream = blocking(move || read_stream(&cluster.store().read()?, &ns, &name)).await?;
     Ok(ok_json(stream.decorate(&host)))
@@ -491,8 +607,7 @@ async fn list_streams(
     Path(ns): Path<String>,
     uri: Uri,
 ) -> ApiResult {
-    cluster.count(Kind::ImageStreams);
-    admit(&cluster, &headers, "list", "imagestreams", "", &ns, "")?;
+    admit_stream(&cluster, &headers, "list", "", &ns, "")?;
     stream_list(cluster, Some(ns), &uri).await
 }
 
@@ -501,8 +616,7 @@ async fn list_all_streams(
     headers: HeaderMap,
     uri: Uri,
 ) -> ApiResult {
-    cluster.count(Kind::ImageStreams);
-    admit(&cluster, &headers, "list", "imagestreams", "", "", "")?;
+    admit_stream(&cluster, &headers, "list", "", "", "")?;
     stream_list(cluster, None, &uri).await
 }
 
@@ -520,36 +634,19 @@ async fn stream_list(cluster: Arc<Cluster>, ns: Option<String>, uri: &Uri) -> Ap
         ));
     }
     let host = cluster.registry_host();
-    let (rv, listed) = blocking(move || {
-        let tx = cluster.store().read()?;
-        let page = Page {
-            after: q.after.as_deref(),
-            limit: q.limit,
-        };
-        let filter = |s: &ImageStream| selector_matches(&q.selector, &s.metadata.labels);
-        let listed = tx.streams(ns.as_deref(), &page, &filter)?;
-        Ok((tx.resource_version()?, listed))
+    let (rv, listed) = read_page(cluster, move |tx| {
+        tx.streams(ns.as_deref(), &q.page(), &|s: &ImageStream| {
+            q.selects(&s.metadata)
+        })
     })
     .await?;
-    let cont = match (listed.more, listed.items.last()) {
-        (true, Some(last)) => Some(encode_continue(&stream_key(
-            &last.metadata.namespace,
-            &last.metadata.name,
-        ))),
-        _ => None,
-    };
-    let items = listed
-        .items
-        .into_iter()
-        .map(|s| to_value(&s.decorate(&host)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok_json(list_json(
+    page_response(
         "ImageStreamList",
-        IMAGE_API_VERSION,
         rv,
-        items,
-        cont,
-    )))
+        listed,
+        |s| stream_key(&s.metadata.namespace, &s.metadata.name),
+        |s| s.decorate(&host),
+    )
 }
 
 async fn delete_stream(
@@ -557,9 +654,8 @@ async fn delete_stream(
     headers: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult {
-    cluster.count(Kind::ImageStreams);
-    admit(&cluster, &headers, "delete", "imagestreams", "", &ns, &name)?;
-    let uid = blocking(move || {
+    admit_stream(&cluster, &headers, "delete", "", &ns, &name)?;
+    let (uid, name) = blocking(move || {
         let mut tx = cluster.store().write()?;
         let stream = read_stream(&tx, &ns, &name)?;
         tx.delete_stream(&ns, &name)?;
@@ -567,12 +663,7 @@ async fn delete_stream(
         Ok((stream.metadata.uid, name))
     })
     .await?;
-    let (uid, name) = uid;
-    let mut d = details("imagestreams", &name, IMAGE_GROUP);
-    if let Some(o) = d.as_object_mut() {
-        o.insert("uid".into(), json!(uid));
-    }
-    Ok(success(StatusCode::OK, Some(d)))
+    Ok(deleted("imagestreams", &name, &uid))
 }
 
 async fn update_stream_status(
@@ -582,16 +673,7 @@ async fn update_stream_status(
     body: Body,
 ) -> ApiResult {
     const KIND: &str = "ImageStream";
-    cluster.count(Kind::ImageStreams);
-    admit(
-        &cluster,
-        &headers,
-        "update",
-        "imagestreams",
-        "status",
-        &ns,
-        &name,
-    )?;
+    admit_stream(&cluster, &headers, "update", "status", &ns, &name)?;
     let bytes = read_body(&headers, body).await?;
     let (input, _): (ImageStream, _) = decode(&bytes, KIND, IMAGE_VERSIONS)?;
     same_namespace(&input.metadata, &ns)?;
@@ -637,18 +719,14 @@ async fn update_stream_status(
     let host = cluster.registry_host();
     let stream = blocking(move || {
         let limits = cluster.limit_ranges(&ns);
-        let mut tx = cluster.store().write()?;
+        let tx = cluster.store().write()?;
         let mut stream = read_stream(&tx, &ns, &name)?;
         if stream.metadata.resource_version != rv {
             return Err(ApiError::conflict("imagestreams", &name));
         }
         let before = stream.usage();
         stream.replace_status_tags(tags);
-        check_stream_usage(&limits, stream.usage(), Some(before))
-            .map_err(|m| ApiError::admission("imagestreams", &name, &m))?;
-        tx.put_stream(&mut stream)?;
-        tx.commit()?;
-        Ok(stream)
+        commit_stream(tx, &limits, stream, Some(before))
     })
     .await?;
     Ok(ok_json(stream.decorate(&host)))
@@ -659,16 +737,7 @@ async fn stream_layers(
     headers: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult {
-    cluster.count(Kind::ImageStreams);
-    admit(
-        &cluster,
-        &headers,
-        "get",
-        "imagestreams",
-        "layers",
-        &ns,
-        &name,
-    )?;
+    admit_stream(&cluster, &headers, "get", "layers", &ns, &name)?;
     let layers = blocking(move || {
         let tx = cluster.store().read()?;
         let stream = read_stream(&tx, &ns, &name)?;
@@ -723,7 +792,7 @@ async fn create_mapping(
             invalid_value("tag", &mapping.tag, &format!("must match {TAG_PATTERN:?}")),
         ));
     }
-    let Some(image) = mapping.image else {
+    let Some(image) = mapping.image.filter(|i| !i.metadata.name.is_empty()) else {
         return Err(ApiError::field_invalid(
             KIND,
             &is,
@@ -731,24 +800,7 @@ async fn create_mapping(
         ));
     };
     let digest = image.metadata.name.clone();
-    if digest.is_empty() {
-        return Err(ApiError::field_invalid(
-            KIND,
-            &is,
-            required("image.metadata.name", ""),
-        ));
-    }
-    if !valid_digest(&digest) {
-        return Err(ApiError::field_invalid(
-            KIND,
-            &is,
-            invalid_value(
-                "image.metadata.name",
-                &digest,
-                "must be an image digest (sha256:<64 lowercase hex digits>)",
-            ),
-        ));
-    }
+    check_digest(KIND, &is, "image.metadata.name", &digest)?;
     if !valid_namespace(&ns) {
         return Err(ApiError::namespace_not_found(&ns));
     }
@@ -759,6 +811,7 @@ async fn create_mapping(
     let host = cluster.registry_host();
     let tag = mapping.tag;
     blocking(move || {
+        let quotas = cluster.resource_quotas(&ns);
         let mut tx = cluster.store().write()?;
         let Some(mut stream) = tx.stream(&ns, &is)? else {
             return Err(ApiError::new(
@@ -768,6 +821,14 @@ async fn create_mapping(
             )
             .with_details(details(RESOURCE, &is, IMAGE_GROUP)));
         };
+        // The namespace's images before this mapping, read in its transaction
+        // (writers are serialised): concurrent mappings cannot together
+        // overrun an `openshift.io/image-storage` quota.
+        let before = if limits_image_storage(&quotas) {
+            Some(namespace_images(&tx, &ns)?)
+        } else {
+            None
+        };
         let now = now();
         let reference = if image.docker_image_reference.is_empty() {
             format!("{host}/{ns}/{is}@{digest}")
@@ -775,16 +836,17 @@ async fn create_mapping(
             image.docker_image_reference.clone()
         };
         if tx.image(&digest)?.is_none() {
-            let mut stored = image.typed();
-            stored.metadata.init(new_uid(), &now);
-            stored.metadata.namespace.clear();
-            stored.fill_metadata();
-            tx.put_image(&mut stored)?;
+            put_new_image(&mut tx, image, &now)?;
         }
         if stream.add_tag_event(&tag, &digest, &reference, &now) {
             check_stream_usage(&limits, stream.usage(), None)
                 .map_err(|m| ApiError::admission(RESOURCE, &is, &m))?;
             tx.put_stream(&mut stream)?;
+        }
+        if let Some((usage, images)) = before {
+            let added = load_closure([digest], |d| tx.image(d))?;
+            check_image_storage_quota(&quotas, usage.image_storage, added_storage(&images, &added))
+                .map_err(|m| ApiError::admission(RESOURCE, &is, &m))?;
         }
         tx.commit()?;
         Ok(())
@@ -810,27 +872,13 @@ async fn create_image(State(cluster): State<Shared>, headers: HeaderMap, body: B
             required("metadata.name", "name or generateName is required"),
         ));
     }
-    if !valid_digest(&digest) {
-        return Err(ApiError::field_invalid(
-            KIND,
-            &digest,
-            invalid_value(
-                "metadata.name",
-                &digest,
-                "must be an image digest (sha256:<64 lowercase hex digits>)",
-            ),
-        ));
-    }
+    check_digest(KIND, &digest, "metadata.name", &digest)?;
     let stored = blocking(move || {
         let mut tx = cluster.store().write()?;
         if tx.image(&digest)?.is_some() {
             return Err(ApiError::already_exists("images", &digest));
         }
-        let mut stored = image.typed();
-        stored.metadata.init(new_uid(), &now());
-        stored.metadata.namespace.clear();
-        stored.fill_metadata();
-        tx.put_image(&mut stored)?;
+        let stored = put_new_image(&mut tx, image, &now())?;
         tx.commit()?;
         Ok(stored)
     })
@@ -860,33 +908,17 @@ async fn list_images(State(cluster): State<Shared>, headers: HeaderMap, uri: Uri
     cluster.count(Kind::Images);
     admit(&cluster, &headers, "list", "images", "", "", "")?;
     let q = list_query(&uri)?;
-    let (rv, listed) = blocking(move || {
-        let tx = cluster.store().read()?;
-        let page = Page {
-            after: q.after.as_deref(),
-            limit: q.limit,
-        };
-        let filter = |i: &Image| selector_matches(&q.selector, &i.metadata.labels);
-        let listed = tx.images(&page, &filter)?;
-        Ok((tx.resource_version()?, listed))
+    let (rv, listed) = read_page(cluster, move |tx| {
+        tx.images(&q.page(), &|i: &Image| q.selects(&i.metadata))
     })
     .await?;
-    let cont = match (listed.more, listed.items.last()) {
-        (true, Some(last)) => Some(encode_continue(&last.metadata.name)),
-        _ => None,
-    };
-    let items = listed
-        .items
-        .into_iter()
-        .map(|i| to_value(&i.typed()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok_json(list_json(
+    page_response(
         "ImageList",
-        IMAGE_API_VERSION,
         rv,
-        items,
-        cont,
-    )))
+        listed,
+        |i| i.metadata.name.clone(),
+        Image::typed,
+    )
 }
 
 async fn delete_image(
@@ -906,11 +938,7 @@ async fn delete_image(
         Ok((image.metadata.uid, name))
     })
     .await?;
-    let mut d = details("images", &name, IMAGE_GROUP);
-    if let Some(o) = d.as_object_mut() {
-        o.insert("uid".into(), json!(uid));
-    }
-    Ok(success(StatusCode::OK, Some(d)))
+    Ok(deleted("images", &name, &uid))
 }
 
 // ---------------------------------------------------------------------------
@@ -928,15 +956,27 @@ fn split_stream_tag(name: &str) -> Result<(String, String), ApiError> {
     }
 }
 
+/// Count, authenticate and authorize an `imagestreamtags` request; the stream
+/// and tag of its `<stream>:<tag>` name.
+fn admit_stream_tag(
+    cluster: &Cluster,
+    headers: &HeaderMap,
+    verb: &str,
+    ns: &str,
+    name: &str,
+) -> Result<(String, String), ApiError> {
+    cluster.count(Kind::ImageStreamTags);
+    admit(cluster, headers, verb, "imagestreamtags", "", ns, name)?;
+    split_stream_tag(name)
+}
+
 async fn get_stream_tag(
     State(cluster): State<Shared>,
     headers: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult {
     const RESOURCE: &str = "imagestreamtags";
-    cluster.count(Kind::ImageStreamTags);
-    admit(&cluster, &headers, "get", RESOURCE, "", &ns, &name)?;
-    let (is, tag) = split_stream_tag(&name)?;
+    let (is, tag) = admit_stream_tag(&cluster, &headers, "get", &ns, &name)?;
     let value = blocking(move || {
         let not_found = || ApiError::object_not_found(RESOURCE, &name);
         let tx = cluster.store().read()?;
@@ -959,9 +999,7 @@ async fn delete_stream_tag(
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult {
     const RESOURCE: &str = "imagestreamtags";
-    cluster.count(Kind::ImageStreamTags);
-    admit(&cluster, &headers, "delete", RESOURCE, "", &ns, &name)?;
-    let (is, tag) = split_stream_tag(&name)?;
+    let (is, tag) = admit_stream_tag(&cluster, &headers, "delete", &ns, &name)?;
     let name = blocking(move || {
         let not_found = || ApiError::object_not_found(RESOURCE, &name);
         let mut tx = cluster.store().write()?;
@@ -1014,18 +1052,38 @@ async fn get_stream_image(
 // ---------------------------------------------------------------------------
 // core/v1 limitranges, resourcequotas
 
+/// Count, authenticate and authorize a `list` of `resource`, core/v1 objects
+/// of the policy file, in `ns`.
+fn admit_policy_list(
+    cluster: &Cluster,
+    headers: &HeaderMap,
+    kind: Kind,
+    resource: &str,
+    ns: &str,
+) -> Result<(), ApiError> {
+    cluster.count(kind);
+    let user = authenticate(cluster, headers)?;
+    check(
+        cluster,
+        &user,
+        ResourceAttributes::new("list", "", resource, ns, ""),
+    )
+}
+
+/// Quantities by resource, as the apiserver prints them.
+fn quantities_json(quantities: &BTreeMap<String, Quantity>) -> Map<String, Value> {
+    quantities
+        .iter()
+        .map(|(k, q)| (k.clone(), json!(q.canonical())))
+        .collect()
+}
+
 async fn list_limit_ranges(
     State(cluster): State<Shared>,
     headers: HeaderMap,
     Path(ns): Path<String>,
 ) -> ApiResult {
-    cluster.count(Kind::LimitRanges);
-    let user = authenticate(&cluster, &headers)?;
-    check(
-        &cluster,
-        &user,
-        ResourceAttributes::new("list", "", "limitranges", &ns, ""),
-    )?;
+    admit_policy_list(&cluster, &headers, Kind::LimitRanges, "limitranges", &ns)?;
     let ranges = cluster.limit_ranges(&ns);
     let rv = blocking(move || Ok(cluster.store().read()?.resource_version()?)).await?;
     let items = ranges
@@ -1034,14 +1092,7 @@ async fn list_limit_ranges(
             let limits: Vec<Value> = lr
                 .limits
                 .iter()
-                .map(|item| {
-                    let max: Map<String, Value> = item
-                        .max
-                        .iter()
-                        .map(|(k, q)| (k.clone(), json!(q.canonical())))
-                        .collect();
-                    json!({"type": item.kind, "max": max})
-                })
+                .map(|item| json!({"type": item.kind, "max": quantities_json(&item.max)}))
                 .collect();
             json!({
                 "kind": "LimitRange",
@@ -1059,22 +1110,19 @@ async fn list_resource_quotas(
     headers: HeaderMap,
     Path(ns): Path<String>,
 ) -> ApiResult {
-    cluster.count(Kind::ResourceQuotas);
-    let user = authenticate(&cluster, &headers)?;
-    check(
+    admit_policy_list(
         &cluster,
-        &user,
-        ResourceAttributes::new("list", "", "resourcequotas", &ns, ""),
+        &headers,
+        Kind::ResourceQuotas,
+        "resourcequotas",
+        &ns,
     )?;
     let quotas = cluster.resource_quotas(&ns);
     let want_usage = !quotas.is_empty();
     let (rv, usage) = blocking(move || {
         let tx = cluster.store().read()?;
         let usage = if want_usage {
-            let streams = tx.streams(Some(&ns), &Page::default(), &|_| true)?.items;
-            let roots = streams.iter().flat_map(|s| s.referenced_images());
-            let images = load_closure(roots, |d| tx.image(d))?;
-            namespace_usage(&streams, &images)
+            namespace_images(&tx, &ns)?.0
         } else {
             Default::default()
         };
@@ -1084,11 +1132,7 @@ async fn list_resource_quotas(
     let items = quotas
         .iter()
         .map(|q| {
-            let hard: Map<String, Value> = q
-                .hard
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(v.canonical())))
-                .collect();
+            let hard = quantities_json(&q.hard);
             json!({
                 "kind": "ResourceQuota",
                 "apiVersion": "v1",

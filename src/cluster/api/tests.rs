@@ -7,9 +7,11 @@ use serde_json::{json, Value};
 use crate::cluster::identity::hash_token;
 use crate::cluster::{serve, Cluster};
 
-struct Server {
+/// A cluster served on a bound listener (also used by the image API tests);
+/// the server task is aborted on drop.
+pub(super) struct Server {
     base: String,
-    cluster: Arc<Cluster>,
+    pub(super) cluster: Arc<Cluster>,
     client: reqwest::Client,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -67,8 +69,10 @@ subjects = ["user:pat"]
     )
 }
 
-async fn start_with(policy: &str) -> Server {
-    let cluster = Arc::new(Cluster::from_policy_str(policy).expect("valid policy"));
+/// Serve `cluster`, with the registry's service account
+/// (`openshift-registry:registry`, token `registry-token`) added.
+pub(super) async fn start_cluster(cluster: Cluster) -> Server {
+    let cluster = Arc::new(cluster);
     cluster.add_service_account(
         "openshift-registry",
         "registry",
@@ -86,15 +90,32 @@ async fn start_with(policy: &str) -> Server {
     }
 }
 
+async fn start_with(policy: &str) -> Server {
+    start_cluster(Cluster::from_policy_str(policy).expect("valid policy")).await
+}
+
 async fn start() -> Server {
     start_with(&policy()).await
 }
 
 impl Server {
-    async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        let mut req = self.client.get(format!("{}{}", self.base, path));
+    /// Send a request (a body as `application/json`); the answer's status and
+    /// JSON (a string if it is not JSON).
+    pub(super) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
@@ -103,27 +124,18 @@ impl Server {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+
+    pub(super) async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, token, None).await
     }
 
     async fn post_raw(&self, path: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
-        let mut req = self
-            .client
-            .post(format!("{}{}", self.base, path))
-            .header("content-type", "application/json")
-            .body(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        self.send(reqwest::Method::POST, path, token, Some(body))
+            .await
     }
 
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    pub(super) async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
         self.post_raw(path, token, serde_json::to_vec(&body).unwrap())
             .await
     }

@@ -298,6 +298,44 @@ fn layers_view() {
 }
 
 #[test]
+fn storage_added_by_new_references() {
+    let closure = |images: &[&Image], missing: &[char]| -> BTreeMap<String, Option<Image>> {
+        images
+            .iter()
+            .map(|i| (i.metadata.name.clone(), Some((*i).clone())))
+            .chain(missing.iter().map(|c| (digest(*c), None)))
+            .collect()
+    };
+    let img1 = schema2_image('1', &[('a', 10), ('b', 20)], ('c', 5));
+    // Shares layer a and config c with img1; layer d twice.
+    let img2 = schema2_image('2', &[('a', 10), ('d', 30), ('d', 30)], ('c', 5));
+    let img3 = schema2_image('3', &[('f', 7)], ('e', 1));
+    let existing = closure(&[&img1], &['9']);
+    assert_eq!(added_storage(&existing, &closure(&[&img2], &[])), 30);
+    // Already referenced, missing, or nothing: no cost.
+    assert_eq!(added_storage(&existing, &closure(&[&img1], &[])), 0);
+    assert_eq!(added_storage(&existing, &closure(&[], &['8'])), 0);
+    assert_eq!(added_storage(&existing, &BTreeMap::new()), 0);
+    // Several new images (a manifest list's closure): their blobs once each.
+    assert_eq!(
+        added_storage(&existing, &closure(&[&img2, &img3, &img1], &[])),
+        30 + 7 + 1
+    );
+    // An empty namespace pays for everything.
+    assert_eq!(
+        added_storage(&BTreeMap::new(), &closure(&[&img1, &img2], &[])),
+        10 + 20 + 5 + 30
+    );
+    // Consistent with namespace_usage: used + added = usage after.
+    let before = namespace_usage(&[], &existing).image_storage;
+    let after = namespace_usage(&[], &closure(&[&img1, &img2, &img3], &['9'])).image_storage;
+    assert_eq!(
+        before + added_storage(&existing, &closure(&[&img2, &img3], &[])),
+        after
+    );
+}
+
+#[test]
 fn views_of_tags_and_images() {
     let mut s = stream("ns", "is");
     let mut img = schema2_image('1', &[('a', 10)], ('c', 5));

@@ -1,31 +1,18 @@
 //! Image API handler tests over a real bound listener.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::cluster::api::tests::{start_cluster, Server};
 use crate::cluster::identity::hash_token;
-use crate::cluster::{serve, Cluster};
+use crate::cluster::Cluster;
 
 const BASE: &str = "/apis/image.openshift.io/v1";
 const REG: Option<&str> = Some("registry-token");
 const ALICE: Option<&str> = Some("alice-token");
 const ROOT: Option<&str> = Some("root-token");
-
-struct Server {
-    base: String,
-    cluster: Arc<Cluster>,
-    client: reqwest::Client,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 fn policy_with(extra: &str) -> String {
     format!(
@@ -90,67 +77,13 @@ hard = {{ "openshift.io/imagestreams" = "2", "openshift.io/image-storage" = "10G
     )
 }
 
-async fn start_cluster(cluster: Cluster) -> Server {
-    let cluster = Arc::new(cluster);
-    cluster.add_service_account(
-        "openshift-registry",
-        "registry",
-        "registry-token",
-        "system:registry",
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(serve(listener, cluster.clone()));
-    Server {
-        base: format!("http://{addr}"),
-        cluster,
-        client: reqwest::Client::builder().no_proxy().build().unwrap(),
-        task,
-    }
-}
-
 async fn start() -> Server {
     start_cluster(Cluster::from_policy_str(&policy_with("")).expect("valid policy")).await
 }
 
 impl Server {
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(serde_json::to_vec(&b).unwrap());
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        self.send(reqwest::Method::GET, path, token, None).await
-    }
-
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-        self.send(reqwest::Method::POST, path, token, Some(body))
-            .await
-    }
-
     async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let body = serde_json::to_vec(&body).unwrap();
         self.send(reqwest::Method::PUT, path, token, Some(body))
             .await
     }
@@ -191,20 +124,31 @@ fn digest(c: char) -> String {
     format!("sha256:{}", c.to_string().repeat(64))
 }
 
+/// The digest numbered `n` (`sha256:000…<n in hex>`).
+fn digest_n(n: u64) -> String {
+    format!("sha256:{n:064x}")
+}
+
 /// A schema2 image named `sha256:<name>…` with the given layers and config.
 fn image(name: char, layers: &[(char, u64)], config: (char, u64)) -> Value {
+    let layers: Vec<_> = layers.iter().map(|(c, s)| (digest(*c), *s)).collect();
+    image_of(&digest(name), &layers, (digest(config.0), config.1))
+}
+
+/// A schema2 image `name` with the given layer and config digests and sizes.
+fn image_of(name: &str, layers: &[(String, u64)], config: (String, u64)) -> Value {
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": config.1, "digest": digest(config.0)},
-        "layers": layers.iter().map(|(c, s)| json!({"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": s, "digest": digest(*c)})).collect::<Vec<_>>(),
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": config.1, "digest": config.0},
+        "layers": layers.iter().map(|(d, s)| json!({"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": s, "digest": d})).collect::<Vec<_>>(),
     });
     json!({
-        "metadata": {"name": digest(name), "annotations": {"openshift.io/image.managed": "true"}},
-        "dockerImageReference": format!("image-registry.local:5000/ns/is@{}", digest(name)),
+        "metadata": {"name": name, "annotations": {"openshift.io/image.managed": "true"}},
+        "dockerImageReference": format!("image-registry.local:5000/ns/is@{name}"),
         "dockerImageManifest": manifest.to_string(),
         "dockerImageManifestMediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "dockerImageLayers": layers.iter().map(|(c, s)| json!({"name": digest(*c), "size": s, "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip"})).collect::<Vec<_>>(),
+        "dockerImageLayers": layers.iter().map(|(d, s)| json!({"name": d, "size": s, "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip"})).collect::<Vec<_>>(),
     })
 }
 
@@ -877,6 +821,142 @@ async fn quota_refusal_and_usage() {
     let stats = s.cluster.stats();
     assert_eq!(stats["resourcequotas"], 1);
     assert_eq!(stats["limitranges"], 0);
+}
+
+/// A namespace `storage` editable by alice, with a 1Ki image-storage quota.
+const STORAGE_QUOTA: &str = r#"
+[[bindings]]
+namespace = "storage"
+role = "edit"
+subjects = ["user:alice"]
+
+[[resource_quotas]]
+namespace = "storage"
+name = "storage-quota"
+hard = { "openshift.io/image-storage" = "1Ki" }
+"#;
+
+async fn storage_used(s: &Server) -> String {
+    let (code, v) = s
+        .get("/api/v1/namespaces/storage/resourcequotas", REG)
+        .await;
+    assert_eq!(code, 200, "{v}");
+    v["items"][0]["status"]["used"]["openshift.io/image-storage"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn image_storage_quota_refuses_mappings() {
+    let s = start_cluster(Cluster::from_policy_str(&policy_with(STORAGE_QUOTA)).unwrap()).await;
+    assert_eq!(s.create_stream("storage", "a", ALICE).await.0, 201);
+    assert_eq!(s.create_stream("storage", "b", ALICE).await.0, 201);
+    // 600 + 200 + 24 = 824 of 1024.
+    let img1 = image('1', &[('a', 600), ('b', 200)], ('c', 24));
+    assert_eq!(s.map("storage", "a", "latest", img1.clone()).await.0, 201);
+    assert_eq!(storage_used(&s).await, "824");
+
+    // Layer a and config c are already counted: only d and e (180 + 30) are new.
+    let img2 = image('2', &[('a', 600), ('d', 180)], ('e', 30));
+    let (code, v) = s.map("storage", "b", "latest", img2).await;
+    assert_eq!(code, 403, "{v}");
+    assert_eq!(
+        v,
+        json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+               "message":"imagestreammappings.image.openshift.io \"b\" is forbidden: exceeded quota: storage-quota, requested: openshift.io/image-storage=210, used: openshift.io/image-storage=824, limited: openshift.io/image-storage=1Ki",
+               "reason":"Forbidden",
+               "details":{"name":"b","group":"image.openshift.io","kind":"imagestreammappings"},"code":403})
+    );
+    // Nothing was stored: no image, no tag event, usage unchanged.
+    let (code, _) = s.get(&format!("{BASE}/images/{}", digest('2')), REG).await;
+    assert_eq!(code, 404);
+    assert_eq!(s.stream("storage", "b").await["status"]["tags"], json!([]));
+    assert_eq!(storage_used(&s).await, "824");
+
+    // An image already referenced in the namespace costs nothing.
+    assert_eq!(s.map("storage", "b", "latest", img1).await.0, 201);
+    // Up to the limit exactly: 824 + 170 + 30 = 1024.
+    let img3 = image('3', &[('a', 600), ('d', 170)], ('e', 30));
+    assert_eq!(s.map("storage", "b", "other", img3).await.0, 201);
+    assert_eq!(storage_used(&s).await, "1024");
+    let img4 = image('4', &[('f', 1)], ('c', 24));
+    let (code, v) = s.map("storage", "a", "next", img4).await;
+    assert_eq!(code, 403, "{v}");
+    assert_eq!(
+        v["message"],
+        "imagestreammappings.image.openshift.io \"a\" is forbidden: exceeded quota: storage-quota, requested: openshift.io/image-storage=1, used: openshift.io/image-storage=1024, limited: openshift.io/image-storage=1Ki"
+    );
+
+    // Images created by digest are in no stream: not counted, not refused...
+    let img5 = image('5', &[('9', 5000)], ('8', 10));
+    assert_eq!(s.post(&format!("{BASE}/images"), REG, img5).await.0, 201);
+    assert_eq!(storage_used(&s).await, "1024");
+    // ...until a mapping references them (the stored image is what counts,
+    // whatever the mapping's body says).
+    let (code, v) = s
+        .map("storage", "a", "next", image('5', &[], ('8', 10)))
+        .await;
+    assert_eq!(code, 403, "{v}");
+    assert!(v["message"].as_str().unwrap().contains(
+        "requested: openshift.io/image-storage=5010, used: openshift.io/image-storage=1024,"
+    ));
+
+    // Freeing storage (removing the tags of b) lets a mapping in.
+    for tag in ["latest", "other"] {
+        let (code, v) = s
+            .delete(
+                &format!("{BASE}/namespaces/storage/imagestreamtags/b:{tag}"),
+                REG,
+            )
+            .await;
+        assert_eq!(code, 200, "{v}");
+    }
+    assert_eq!(storage_used(&s).await, "824");
+    let img4 = image('4', &[('f', 1)], ('c', 24));
+    assert_eq!(s.map("storage", "a", "next", img4).await.0, 201);
+    assert_eq!(storage_used(&s).await, "825");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_mappings_never_overrun_image_storage_quota() {
+    let s = start_cluster(Cluster::from_policy_str(&policy_with(STORAGE_QUOTA)).unwrap()).await;
+    for is in ["a", "b"] {
+        assert_eq!(s.create_stream("storage", is, ALICE).await.0, 201);
+    }
+    // Twelve images of 200 distinct bytes each (layer 150 + config 50): only
+    // five fit in 1024 bytes, whatever the interleaving.
+    let maps = (0..12u64).map(|i| {
+        let img = image_of(
+            &digest_n(1000 + i),
+            &[(digest_n(2000 + i), 150)],
+            (digest_n(3000 + i), 50),
+        );
+        let is = if i % 2 == 0 { "a" } else { "b" };
+        let s = &s;
+        async move { s.map("storage", is, &format!("t{i}"), img).await }
+    });
+    let results = futures_util::future::join_all(maps).await;
+    let mut codes: Vec<u16> = results.iter().map(|(code, _)| *code).collect();
+    codes.sort_unstable();
+    assert_eq!(
+        codes,
+        [201, 201, 201, 201, 201, 403, 403, 403, 403, 403, 403, 403]
+    );
+    for (code, v) in &results {
+        if *code == 403 {
+            let m = v["message"].as_str().unwrap();
+            assert!(
+                m.contains("exceeded quota: storage-quota, requested: openshift.io/image-storage=200, used: openshift.io/image-storage=1000, limited: openshift.io/image-storage=1Ki"),
+                "{m}"
+            );
+        }
+    }
+    assert_eq!(storage_used(&s).await, "1000");
+    // Only the admitted images were stored.
+    let (code, v) = s.get(&format!("{BASE}/images"), ROOT).await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["items"].as_array().unwrap().len(), 5);
 }
 
 fn write_policy(path: &Path, extra: &str) {
