@@ -339,7 +339,14 @@ pub fn classify(path: &str, query: Option<&str>) -> Result<Route, RegistryError>
     };
     let segs: Vec<&str> = rest.split('/').collect();
     let n = segs.len();
-    let name = |upto: usize| Repo::parse(&segs[..upto].join("/"));
+    // the name is the path up to the `upto`-th segment: slice it, don't rebuild it
+    let name = |upto: usize| {
+        let end = rest
+            .match_indices('/')
+            .nth(upto - 1)
+            .map_or(rest.len(), |(i, _)| i);
+        Repo::parse(&rest[..end])
+    };
 
     if n >= 3 && segs[n - 2] == "tags" && segs[n - 1] == "list" {
         return Ok(Route::Tags { repo: name(n - 2)? });

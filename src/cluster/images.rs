@@ -584,16 +584,20 @@ impl ImageStream {
 // ---------------------------------------------------------------------------
 // Views
 
+/// `image` as a view shows it: typed, with the pull spec of its tag `event` (if any).
+fn image_as_tagged(image: &Image, event: Option<&TagEvent>) -> Image {
+    let mut image = image.clone().typed();
+    if let Some(e) = event.filter(|e| !e.docker_image_reference.is_empty()) {
+        image.docker_image_reference = e.docker_image_reference.clone();
+    }
+    image
+}
+
 /// `ImageStreamTag` `<stream>:<tag>` for the newest event of `tag` and its image.
 pub fn image_stream_tag(stream: &ImageStream, tag: &str, image: &Image) -> Value {
     let history = stream.tag_history(tag);
     let event = history.and_then(|h| h.items.first());
-    let mut image = image.clone().typed();
-    if let Some(e) = event {
-        if !e.docker_image_reference.is_empty() {
-            image.docker_image_reference = e.docker_image_reference.clone();
-        }
-    }
+    let image = image_as_tagged(image, event);
     let mut metadata = Map::new();
     metadata.insert(
         "name".into(),
@@ -628,12 +632,7 @@ pub fn image_stream_tag(stream: &ImageStream, tag: &str, image: &Image) -> Value
 
 /// `ImageStreamImage` `<stream>@<digest>`.
 pub fn image_stream_image(stream: &ImageStream, image: &Image) -> Value {
-    let mut image = image.clone().typed();
-    if let Some(e) = stream.find_event(&image.metadata.name) {
-        if !e.docker_image_reference.is_empty() {
-            image.docker_image_reference = e.docker_image_reference.clone();
-        }
-    }
+    let image = image_as_tagged(image, stream.find_event(&image.metadata.name));
     json!({
         "kind": "ImageStreamImage",
         "apiVersion": IMAGE_API_VERSION,
