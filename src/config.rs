@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+pub use crate::gateway::limiter::Limits;
 use url::Url;
 
 /// A configuration problem: one line, naming the key.
@@ -31,6 +33,37 @@ struct RawConfig {
     cache: RawCache,
     #[serde(default)]
     quota: RawQuota,
+    #[serde(default)]
+    overload: RawOverload,
+    #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawOverload {
+    read_max_running: Option<usize>,
+    read_max_in_queue: Option<usize>,
+    read_max_wait_ms: Option<u64>,
+    write_max_running: Option<usize>,
+    write_max_in_queue: Option<usize>,
+    write_max_wait_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    enabled: Option<bool>,
+    secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    enabled: Option<bool>,
+    file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -48,6 +81,8 @@ struct RawGateway {
     threads: Option<usize>,
     trust_forwarded_headers: Option<bool>,
     grace_period_secs: Option<u64>,
+    max_header_bytes: Option<usize>,
+    max_headers: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +144,18 @@ pub struct Config {
     pub auth: Auth,
     pub cache: CacheTtls,
     pub quota: QuotaSettings,
+    /// Reads (GET/HEAD/OPTIONS) and writes (the rest).
+    pub overload: (Limits, Limits),
+    pub metrics: MetricsSettings,
+    /// `Some(None)`: audit to stdout; `Some(Some(path))`: to a file; `None`: off.
+    pub audit: Option<Option<PathBuf>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    /// Bearer token that may read the metrics without an access review.
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -127,6 +174,10 @@ pub struct Gateway {
     pub threads: usize,
     pub trust_forwarded_headers: bool,
     pub grace_period: Duration,
+    /// Requests with larger headers (all names and values) get 431.
+    pub max_header_bytes: usize,
+    /// Requests with more header fields get 431.
+    pub max_headers: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -248,6 +299,8 @@ impl Config {
             threads,
             trust_forwarded_headers: raw.gateway.trust_forwarded_headers.unwrap_or(false),
             grace_period: Duration::from_secs(raw.gateway.grace_period_secs.unwrap_or(10)),
+            max_header_bytes: raw.gateway.max_header_bytes.unwrap_or(64 * 1024),
+            max_headers: raw.gateway.max_headers.unwrap_or(100),
         };
 
         let Some(up) = raw.upstream else {
@@ -296,6 +349,41 @@ impl Config {
             cache_ttl: Duration::from_secs(raw.quota.cache_ttl_secs.unwrap_or(60)),
             reservation_ttl: Duration::from_secs(raw.quota.reservation_ttl_secs.unwrap_or(900)),
         };
+        let o = raw.overload;
+        let class = |running: Option<usize>, queue: Option<usize>, wait: Option<u64>| Limits {
+            max_running: running.unwrap_or(0),
+            max_in_queue: queue.unwrap_or(0),
+            max_wait: Duration::from_millis(wait.unwrap_or(10_000)),
+        };
+        let overload = (
+            class(o.read_max_running, o.read_max_in_queue, o.read_max_wait_ms),
+            class(
+                o.write_max_running,
+                o.write_max_in_queue,
+                o.write_max_wait_ms,
+            ),
+        );
+        let secret = match raw.metrics.secret_file.map(&rel) {
+            None => None,
+            Some(f) => {
+                let t = std::fs::read_to_string(&f)
+                    .or_else(|e| err("metrics.secret_file", format!("{}: {e}", f.display())))?;
+                let t = t.trim().to_string();
+                if t.is_empty() {
+                    return err("metrics.secret_file", format!("{} is empty", f.display()));
+                }
+                Some(t)
+            }
+        };
+        let metrics = MetricsSettings {
+            enabled: raw.metrics.enabled.unwrap_or(true),
+            secret,
+        };
+        let audit = raw
+            .audit
+            .enabled
+            .unwrap_or(false)
+            .then(|| raw.audit.file.map(&rel));
         Ok(Config {
             gateway,
             upstream,
@@ -303,6 +391,9 @@ impl Config {
             auth: Auth { realm, token_realm },
             cache,
             quota,
+            overload,
+            metrics,
+            audit,
         })
     }
 }

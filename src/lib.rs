@@ -12,6 +12,7 @@
 //! * [`cluster`] is the embedded OpenShift API subset, served over real HTTP;
 //! * [`error`] is the registry JSON error envelope, in one place.
 
+pub mod audit;
 pub mod auth;
 pub mod cluster;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod gateway;
 pub mod images;
 pub mod manifest;
+pub mod metrics;
 pub mod openshift;
 pub mod quota;
 pub mod route;

@@ -213,6 +213,8 @@ pub struct Mount {
 pub enum Route {
     /// `/` and `/healthz`: liveness, answered before authentication.
     Health,
+    /// `/readyz`: readiness (the upstream and the API answer).
+    Ready,
     /// `/v2/`: API version check and login probe.
     Base,
     /// `/v2/_catalog`
@@ -266,6 +268,7 @@ impl Route {
     pub fn class(&self) -> &'static str {
         match self {
             Route::Health => "health",
+            Route::Ready => "ready",
             Route::Base => "base",
             Route::Catalog => "catalog",
             Route::Token => "token",
@@ -311,6 +314,7 @@ fn optional_digest(query: Option<&str>, key: &str) -> Result<Option<Digest>, Reg
 pub fn classify(path: &str, query: Option<&str>) -> Result<Route, RegistryError> {
     match path {
         "/" | "/healthz" => return Ok(Route::Health),
+        "/readyz" => return Ok(Route::Ready),
         "/v2" | "/v2/" => return Ok(Route::Base),
         "/v2/_catalog" => return Ok(Route::Catalog),
         "/openshift/token" | "/openshift/token/" => return Ok(Route::Token),
@@ -438,6 +442,7 @@ mod tests {
     fn fixed_paths() {
         assert_eq!(classify("/", None).unwrap(), Route::Health);
         assert_eq!(classify("/healthz", None).unwrap(), Route::Health);
+        assert_eq!(classify("/readyz", None).unwrap(), Route::Ready);
         assert_eq!(classify("/v2/", None).unwrap(), Route::Base);
         assert_eq!(classify("/v2", None).unwrap(), Route::Base);
         assert_eq!(

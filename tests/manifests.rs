@@ -570,7 +570,10 @@ async fn api_admission_refusals_are_denied_with_the_api_message() {
     let cd = upload(&stack, "quota/img", config).await;
     let l1 = noise(91, 600 * 1024);
     let l2 = noise(92, 600 * 1024);
-    let (d1, d2) = (upload(&stack, "quota/img", &l1).await, upload(&stack, "quota/img", &l2).await);
+    let (d1, d2) = (
+        upload(&stack, "quota/img", &l1).await,
+        upload(&stack, "quota/img", &l2).await,
+    );
     let m = serde_json::to_vec(&json!({"schemaVersion":2,"mediaType":OCI_MANIFEST,
         "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":cd,"size":config.len()},
         "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":d1,"size":l1.len()},
@@ -580,8 +583,16 @@ async fn api_admission_refusals_are_denied_with_the_api_message() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["errors"][0]["code"], "DENIED");
     let msg = v["errors"][0]["message"].as_str().unwrap();
-    assert!(msg.contains("exceeds the maximum limit per openshift.io/Image"), "{msg}");
-    let r = client().get(stack.url("/v2/quota/img/manifests/v1")).bearer_auth(DEV).send().await.unwrap();
+    assert!(
+        msg.contains("exceeds the maximum limit per openshift.io/Image"),
+        "{msg}"
+    );
+    let r = client()
+        .get(stack.url("/v2/quota/img/manifests/v1"))
+        .bearer_auth(DEV)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 }
 
@@ -590,10 +601,25 @@ async fn admin_blob_delete_is_for_the_pruner() {
     let stack = Stack::start();
     let data = noise(93, 5000);
     let d = upload(&stack, "demo/gc", &data).await;
-    let r = client().delete(stack.url(&format!("/admin/blobs/{d}"))).bearer_auth(DEV).send().await.unwrap();
+    let r = client()
+        .delete(stack.url(&format!("/admin/blobs/{d}")))
+        .bearer_auth(DEV)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = client().delete(stack.url(&format!("/admin/blobs/{d}"))).bearer_auth(PRUNER).send().await.unwrap();
+    let r = client()
+        .delete(stack.url(&format!("/admin/blobs/{d}")))
+        .bearer_auth(PRUNER)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
-    let r = client().head(stack.url(&format!("/v2/demo/gc/blobs/{d}"))).bearer_auth(DEV).send().await.unwrap();
+    let r = client()
+        .head(stack.url(&format!("/v2/demo/gc/blobs/{d}")))
+        .bearer_auth(DEV)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 }

@@ -132,7 +132,7 @@ pub fn plan(method: &Method, route: &Route) -> Result<Plan, RegistryError> {
     let write = method == Method::POST || method == Method::PUT || method == Method::PATCH;
     let delete = method == Method::DELETE;
     let plan = match route {
-        Route::Health => Plan::Public,
+        Route::Health | Route::Ready => Plan::Public,
         Route::Token if method == Method::GET => Plan::Public,
         Route::Base if read => Plan::Identify,
         // The catalog lists what the caller may pull: filtered per repository afterwards.

@@ -7,6 +7,7 @@
 //!   users on OpenShift ≥ 4.16) falls back to a SubjectAccessReview for `system:anonymous` made
 //!   with the gateway's own identity.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,9 +61,30 @@ impl Expiry<Option<[u8; 32]>, Option<UserInfo>> for ByDecision {
     }
 }
 
+/// Counters for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthorizerStats {
+    /// Decisions asked for.
+    pub calls: u64,
+    /// Decisions that were not in the cache.
+    pub misses: u64,
+    /// Review calls made to the API (including fallbacks).
+    pub reviews: u64,
+    pub review_micros: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    calls: AtomicU64,
+    misses: AtomicU64,
+    reviews: AtomicU64,
+    review_micros: AtomicU64,
+}
+
 /// The authorizer. Share it behind an `Arc`.
 pub struct Authorizer {
     api: ApiClient,
+    counters: Counters,
     decisions: Cache<Key, bool>,
     identities: Cache<Option<[u8; 32]>, Option<UserInfo>>,
 }
@@ -79,6 +101,7 @@ impl Authorizer {
             .build();
         Authorizer {
             api,
+            counters: Counters::default(),
             decisions,
             identities,
         }
@@ -95,20 +118,47 @@ impl Authorizer {
             token: token.map(Token::hash),
             access: access.clone(),
         };
+        self.counters.calls.fetch_add(1, Relaxed);
         self.decisions
             .try_get_with(key, self.review(token, access))
             .await
     }
 
+    /// Counters since start.
+    pub fn stats(&self) -> AuthorizerStats {
+        let c = &self.counters;
+        AuthorizerStats {
+            calls: c.calls.load(Relaxed),
+            misses: c.misses.load(Relaxed),
+            reviews: c.reviews.load(Relaxed),
+            review_micros: c.review_micros.load(Relaxed),
+        }
+    }
+
+    /// A cache miss: ask the API (timed and counted).
     async fn review(&self, token: Option<&Token>, access: &Access) -> Result<bool, ApiError> {
+        self.counters.misses.fetch_add(1, Relaxed);
+        let started = Instant::now();
+        let r = self.ask(token, access).await;
+        self.counters
+            .review_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+        r
+    }
+
+    async fn ask(&self, token: Option<&Token>, access: &Access) -> Result<bool, ApiError> {
+        self.counters.reviews.fetch_add(1, Relaxed);
         match self.api.self_access_review(token, access).await {
             Ok(allowed) => Ok(allowed),
             Err(ApiError::Unauthorized) => Ok(false),
-            Err(ApiError::Forbidden(_)) => match self.api.anonymous_access_review(access).await {
-                Ok(allowed) => Ok(allowed),
-                Err(ApiError::Unauthorized | ApiError::Forbidden(_)) => Ok(false),
-                Err(e) => Err(e),
-            },
+            Err(ApiError::Forbidden(_)) => {
+                self.counters.reviews.fetch_add(1, Relaxed);
+                match self.api.anonymous_access_review(access).await {
+                    Ok(allowed) => Ok(allowed),
+                    Err(ApiError::Unauthorized | ApiError::Forbidden(_)) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         }
     }

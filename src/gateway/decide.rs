@@ -25,6 +25,10 @@ pub enum Next {
     /// Answer from the OpenShift image API (manifests, tags, referrers, catalog, admin blobs),
     /// on behalf of this token (`None` = anonymous).
     Images { token: Option<Token> },
+    /// Answer readiness (the gateway checks its dependencies).
+    Ready,
+    /// Answer the metrics exposition.
+    Metrics,
     /// Answer with this.
     Respond(Local),
 }
@@ -51,6 +55,11 @@ pub struct Decider {
     pub realm: String,
     /// Configured `scheme://host` of the token endpoint; derived from the request otherwise.
     pub token_realm: Option<String>,
+    /// A bearer token that may read the metrics without an access review (OpenShift's
+    /// `openshift.metrics.secret`).
+    pub metrics_secret: Option<String>,
+    /// Resolve user names for every request (for the audit log; cached per token).
+    pub resolve_users: bool,
 }
 
 fn unavailable(e: &ApiError) -> RegistryError {
@@ -77,6 +86,19 @@ impl Decider {
         caller: &mut Caller,
     ) -> Result<Next, RegistryError> {
         let plan = access::plan(req.method, req.route)?;
+        if let (Route::Metrics, Some(secret)) = (req.route, &self.metrics_secret) {
+            let presented = match credentials::parse(req.authorization) {
+                Ok(Credentials::Token(t)) => Some(t),
+                _ => None,
+            };
+            let ok = presented
+                .is_some_and(|t| constant_time_eq(t.expose().as_bytes(), secret.as_bytes()));
+            return if ok {
+                Ok(Next::Metrics)
+            } else {
+                Err(challenge::denied(&self.realm, &[]))
+            };
+        }
         let creds = credentials::parse(req.authorization);
         caller.who = match &creds {
             Ok(Credentials::Token(t)) => format!("token:{}", t.fingerprint()),
@@ -86,6 +108,7 @@ impl Decider {
         match plan {
             Plan::Public => match req.route {
                 Route::Token => self.token_endpoint(req).await.map(Next::Respond),
+                Route::Ready => Ok(Next::Ready),
                 _ => Ok(Next::Respond(
                     Local::empty(200).header("Cache-Control", "no-cache"),
                 )),
@@ -116,6 +139,11 @@ impl Decider {
                     Ok(d) if d.iter().all(|ok| *ok) => {}
                     Ok(_) => return Err(challenge::denied(&self.realm, &required)),
                 }
+                if let (true, Some(t)) = (self.resolve_users, token) {
+                    if let Ok(Some(user)) = self.authorizer.identify(Some(t)).await {
+                        caller.who = user.username;
+                    }
+                }
                 // A mount from a repository the caller may not read silently becomes a normal
                 // upload (OpenShift's deferred pull error); an unanswerable check does too.
                 let strip_mount = match &mount_source {
@@ -130,6 +158,7 @@ impl Decider {
                     | Route::AdminBlob { .. } => Ok(Next::Images {
                         token: token.cloned(),
                     }),
+                    Route::Metrics => Ok(Next::Metrics),
                     _ => self
                         .after_authorization(req.route)
                         .map(|()| Next::Proxy { strip_mount }),
@@ -163,7 +192,6 @@ impl Decider {
     fn after_authorization(&self, route: &Route) -> Result<(), RegistryError> {
         let what = match route {
             Route::Signatures { .. } => "the image signatures extension",
-            Route::Metrics => "the metrics endpoint",
             _ => return Ok(()),
         };
         Err(RegistryError::new(
@@ -207,6 +235,11 @@ impl Decider {
             Err(e) => Err(unavailable(&e)),
         }
     }
+}
+
+/// Compare secrets without an early exit on the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The first `scope` naming a repository that is not `<namespace>/<name>`.

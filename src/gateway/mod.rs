@@ -6,6 +6,7 @@
 
 pub mod decide;
 pub mod forward;
+pub mod limiter;
 pub mod respond;
 pub mod server;
 pub mod uploads;
@@ -33,6 +34,15 @@ pub struct Gateway {
     pub upstream: config::Upstream,
     pub trust_forwarded_headers: bool,
     pub public_address: String,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Serve `/extensions/v2/metrics`.
+    pub metrics_enabled: bool,
+    pub audit: Option<std::sync::Arc<crate::audit::Audit>>,
+    /// Overload protection for reads (GET/HEAD/OPTIONS) and writes.
+    pub reads: limiter::Limiter,
+    pub writes: limiter::Limiter,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
 }
 
 /// Per-request state.
@@ -46,6 +56,8 @@ pub struct Ctx {
     outcome: &'static str,
     upstream_status: Option<u16>,
     upload: uploads::UploadCtx,
+    /// The overload slot held while the request runs.
+    slot: Option<limiter::Slot>,
 }
 
 fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
@@ -53,6 +65,63 @@ fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
 }
 
 impl Gateway {
+    /// Header count and size within the configured limits?
+    fn headers_fit(&self, req: &RequestHeader) -> bool {
+        let n = req.headers.len();
+        let bytes: usize = req
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum();
+        n <= self.max_headers && bytes <= self.max_header_bytes
+    }
+
+    /// Take an overload slot for the request (health and readiness are never limited).
+    async fn admit(&self, method: &http::Method, route: &Route, ctx: &mut Ctx) -> bool {
+        if matches!(route, Route::Health | Route::Ready) {
+            return true;
+        }
+        let read = matches!(
+            *method,
+            http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+        );
+        let limiter = if read { &self.reads } else { &self.writes };
+        ctx.slot = limiter.enter().await;
+        ctx.slot.is_some()
+    }
+
+    /// `/readyz`: the upstream registry and the API both answer.
+    async fn readiness(&self) -> Local {
+        let upstream = self
+            .images
+            .upstream
+            .send(reqwest::Method::GET, "v2/", None, None, 1 << 16)
+            .await;
+        let api = self.images.api.health().await;
+        let mut problems = Vec::new();
+        match upstream {
+            Ok(a) if a.status < 500 => {}
+            Ok(a) => problems.push(format!("upstream registry answered {}", a.status)),
+            Err(e) => problems.push(e),
+        }
+        if let Err(e) = api {
+            problems.push(format!("OpenShift API: {e}"));
+        }
+        if problems.is_empty() {
+            Local {
+                status: 200,
+                headers: vec![("Content-Type", "text/plain".into())],
+                body: "ok".into(),
+            }
+        } else {
+            Local {
+                status: 503,
+                headers: vec![("Content-Type", "text/plain".into())],
+                body: problems.join("\n").into(),
+            }
+        }
+    }
+
     fn upstream_unavailable(&self, e: &Error) -> RegistryError {
         RegistryError::new(
             Code::Unavailable,
@@ -125,6 +194,7 @@ impl ProxyHttp for Gateway {
             outcome: "",
             upstream_status: None,
             upload: uploads::UploadCtx::default(),
+            slot: None,
         }
     }
 
@@ -148,6 +218,22 @@ impl ProxyHttp for Gateway {
 
         let decision = match classify(&path, query.as_deref()) {
             Err(e) => Err(e),
+            Ok(_) if !self.headers_fit(req) => Err(RegistryError::new(
+                Code::Unsupported,
+                format!(
+                    "request headers too large: at most {} fields and {} bytes",
+                    self.max_headers, self.max_header_bytes
+                ),
+            )
+            .with_status(431)),
+            Ok(route) if !self.admit(&method, &route, ctx).await => {
+                ctx.route = Some(route);
+                self.metrics.overload_refusals.inc();
+                Err(RegistryError::new(
+                    Code::TooManyRequests,
+                    "too many requests, please try again later",
+                ))
+            }
             Ok(route) => {
                 let r = Request {
                     method: &method,
@@ -182,6 +268,23 @@ impl ProxyHttp for Gateway {
                 ctx.outcome = "answered";
                 local
             }
+            Ok(Next::Ready) => {
+                ctx.outcome = "answered";
+                self.readiness().await
+            }
+            Ok(Next::Metrics) if self.metrics_enabled => {
+                ctx.outcome = "answered";
+                let text = self.metrics.render(&self.decider.authorizer.stats());
+                Local {
+                    status: 200,
+                    headers: vec![("Content-Type", "text/plain; version=0.0.4".into())],
+                    body: text.into(),
+                }
+            }
+            Ok(Next::Metrics) => Local::from(
+                &RegistryError::new(Code::Unsupported, "metrics are disabled on this gateway")
+                    .with_status(404),
+            ),
             Ok(Next::Images { token }) => {
                 ctx.outcome = "allowed (image API)";
                 match read_manifest_body(session, &method).await {
@@ -211,6 +314,7 @@ impl ProxyHttp for Gateway {
                 ctx.outcome = match e.code {
                     Code::Unauthorized => "unauthorized",
                     Code::Unavailable => "unavailable",
+                    Code::TooManyRequests => "overloaded",
                     _ => "refused",
                 };
                 tracing::debug!(error = %e, "refused");
@@ -339,7 +443,10 @@ impl ProxyHttp for Gateway {
             (_, ErrorSource::Downstream) => Some(
                 RegistryError::new(Code::Unknown, "the request could not be read").with_status(400),
             ),
-            (_, ErrorSource::Upstream) => Some(self.upstream_unavailable(e)),
+            (_, ErrorSource::Upstream) => {
+                self.metrics.upstream_errors.inc();
+                Some(self.upstream_unavailable(e))
+            }
             _ => Some(RegistryError::new(
                 Code::Unknown,
                 "internal gateway error; see the gateway log",
@@ -372,6 +479,57 @@ impl ProxyHttp for Gateway {
             .as_ref()
             .and_then(Route::repo)
             .map(ToString::to_string);
+        let route = ctx.route.as_ref().map(Route::class).unwrap_or("-");
+        let method = session.req_header().method.as_str().to_string();
+        self.metrics.observe(
+            route,
+            &method,
+            status,
+            ctx.started.elapsed().as_secs_f64(),
+            session.body_bytes_read(),
+            session.body_bytes_sent(),
+        );
+        if ctx.outcome == "refused (quota)" {
+            self.metrics.quota_refusals.inc();
+        }
+        if let Some(audit) = &self.audit {
+            let denied = matches!(status, 401 | 403 | 429);
+            if let Some(action) =
+                crate::audit::action(&method, route).or(denied.then_some("request"))
+            {
+                let repo_ref = ctx.route.as_ref().and_then(Route::repo);
+                let reference = match &ctx.route {
+                    Some(Route::Manifest { reference, .. }) => reference.to_string(),
+                    Some(Route::Blob { digest, .. }) | Some(Route::AdminBlob { digest }) => {
+                        digest.to_string()
+                    }
+                    Some(Route::Upload {
+                        digest: Some(d), ..
+                    })
+                    | Some(Route::UploadStart {
+                        digest: Some(d), ..
+                    }) => d.to_string(),
+                    _ => String::new(),
+                };
+                let client = session
+                    .client_addr()
+                    .and_then(|a| a.as_inet())
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_default();
+                audit.record(&crate::audit::Event {
+                    time: crate::cluster::images::rfc3339(std::time::SystemTime::now()),
+                    user: &ctx.caller.who,
+                    action,
+                    namespace: repo_ref.map(|r| r.namespace.as_str()).unwrap_or(""),
+                    repository: repo_ref.map(|r| r.name.as_str()).unwrap_or(""),
+                    reference: &reference,
+                    decision: if denied { "denied" } else { ctx.outcome },
+                    status,
+                    bytes: (session.body_bytes_read() + session.body_bytes_sent()) as u64,
+                    client: &client,
+                });
+            }
+        }
         tracing::info!(
             method = %session.req_header().method,
             route = ctx.route.as_ref().map(Route::class).unwrap_or("-"),

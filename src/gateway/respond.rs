@@ -49,6 +49,9 @@ impl From<&RegistryError> for Local {
         if let Some(c) = &e.challenge {
             l = l.header("WWW-Authenticate", c.clone());
         }
+        if e.code == crate::error::Code::TooManyRequests {
+            l = l.header("Retry-After", "1");
+        }
         l
     }
 }

@@ -5,11 +5,14 @@ use std::sync::Arc;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 
+use crate::audit::Audit;
 use crate::auth::authorizer::{Authorizer, CacheSettings};
 use crate::config::Config;
 use crate::gateway::decide::Decider;
+use crate::gateway::limiter::Limiter;
 use crate::gateway::Gateway;
 use crate::images::Images;
+use crate::metrics::Metrics;
 use crate::openshift::{ApiClient, ApiSettings};
 use crate::quota::Quotas;
 use crate::upstream::Upstream;
@@ -39,6 +42,12 @@ pub fn gateway(cfg: &Config, api: ApiSettings) -> Result<Gateway, String> {
         cfg.upstream.write_manifests,
         quotas.clone(),
     ));
+    let audit = match &cfg.audit {
+        None => None,
+        Some(path) => Some(Arc::new(
+            Audit::open(path.as_deref()).map_err(|e| format!("audit.file: cannot open: {e}"))?,
+        )),
+    };
     Ok(Gateway {
         images,
         quotas,
@@ -46,10 +55,19 @@ pub fn gateway(cfg: &Config, api: ApiSettings) -> Result<Gateway, String> {
             authorizer,
             realm: cfg.auth.realm.clone(),
             token_realm: cfg.auth.token_realm.clone(),
+            metrics_secret: cfg.metrics.secret.clone(),
+            resolve_users: cfg.audit.is_some(),
         },
         upstream: cfg.upstream.clone(),
         trust_forwarded_headers: cfg.gateway.trust_forwarded_headers,
         public_address: cfg.gateway.public_address.clone(),
+        metrics: Arc::new(Metrics::new()),
+        metrics_enabled: cfg.metrics.enabled,
+        audit,
+        reads: Limiter::new(cfg.overload.0),
+        writes: Limiter::new(cfg.overload.1),
+        max_header_bytes: cfg.gateway.max_header_bytes,
+        max_headers: cfg.gateway.max_headers,
     })
 }
 

@@ -173,3 +173,17 @@ impl ApiClient {
         .await
     }
 }
+
+impl ApiClient {
+    /// `GET /healthz` of the API server (readiness).
+    pub async fn health(&self) -> Result<(), ApiError> {
+        match self
+            .call::<Value>(reqwest::Method::GET, "healthz", None, None)
+            .await
+        {
+            // the body is plain text ("ok"), not JSON: a 2xx is all that matters
+            Ok(_) | Err(ApiError::Malformed(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

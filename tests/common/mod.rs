@@ -266,8 +266,16 @@ impl Stack {
 
     /// Start everything; `extra` is appended to the gateway config.
     pub fn start_with(extra: &str) -> Stack {
+        Stack::start_with_files(extra, &[])
+    }
+
+    /// Like [`Stack::start_with`], with extra files written next to the gateway config first.
+    pub fn start_with_files(extra: &str, files: &[(&str, &str)]) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
+        for (name, content) in files {
+            std::fs::write(d.join(name), content).unwrap();
+        }
         let registry_port = free_port();
         std::fs::write(
             d.join("registry.yml"),
