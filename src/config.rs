@@ -83,6 +83,9 @@ struct RawGateway {
     grace_period_secs: Option<u64>,
     max_header_bytes: Option<usize>,
     max_headers: Option<usize>,
+    tls_listen: Option<Vec<String>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +181,15 @@ pub struct Gateway {
     pub max_header_bytes: usize,
     /// Requests with more header fields get 431.
     pub max_headers: usize,
+    /// HTTPS listeners with their certificate and key (PEM), reloaded when the files change.
+    pub tls: Option<TlsListen>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsListen {
+    pub listen: Vec<SocketAddr>,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -293,6 +305,40 @@ impl Config {
         if threads == 0 {
             return err("gateway.threads", "must be at least 1");
         }
+        let tls = match (
+            raw.gateway.tls_listen,
+            raw.gateway.tls_cert,
+            raw.gateway.tls_key,
+        ) {
+            (None, None, None) => None,
+            (Some(l), Some(c), Some(k)) => {
+                let mut listen = Vec::new();
+                for a in &l {
+                    match a.parse::<SocketAddr>() {
+                        Ok(s) => listen.push(s),
+                        Err(_) => {
+                            return err(
+                                "gateway.tls_listen",
+                                format!("{a:?} is not an ip:port address"),
+                            )
+                        }
+                    }
+                }
+                let (cert, key) = (rel(c), rel(k));
+                for (k, p) in [("gateway.tls_cert", &cert), ("gateway.tls_key", &key)] {
+                    if !p.is_file() {
+                        return err(k, format!("{} is not a readable file", p.display()));
+                    }
+                }
+                Some(TlsListen { listen, cert, key })
+            }
+            _ => {
+                return err(
+                    "gateway.tls_listen",
+                    "set tls_listen, tls_cert and tls_key together",
+                )
+            }
+        };
         let gateway = Gateway {
             listen,
             public_address,
@@ -301,6 +347,7 @@ impl Config {
             grace_period: Duration::from_secs(raw.gateway.grace_period_secs.unwrap_or(10)),
             max_header_bytes: raw.gateway.max_header_bytes.unwrap_or(64 * 1024),
             max_headers: raw.gateway.max_headers.unwrap_or(100),
+            tls,
         };
 
         let Some(up) = raw.upstream else {

@@ -9,6 +9,7 @@ pub mod forward;
 pub mod limiter;
 pub mod respond;
 pub mod server;
+pub mod tls;
 pub mod uploads;
 
 use std::time::Instant;
@@ -200,8 +201,9 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> pingora::Result<bool> {
         let req = session.req_header();
+        let over_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         ctx.origin = Origin::of(
-            false,
+            over_tls,
             header(req, "host"),
             header(req, "x-forwarded-proto"),
             header(req, "x-forwarded-host"),

@@ -10,7 +10,7 @@ use crate::auth::authorizer::{Authorizer, CacheSettings};
 use crate::config::Config;
 use crate::gateway::decide::Decider;
 use crate::gateway::limiter::Limiter;
-use crate::gateway::Gateway;
+use crate::gateway::{tls, Gateway};
 use crate::images::Images;
 use crate::metrics::Metrics;
 use crate::openshift::{ApiClient, ApiSettings};
@@ -86,6 +86,17 @@ pub fn run(cfg: &Config, gw: Gateway) -> ! {
     let mut svc = pingora::proxy::http_proxy_service(&server.configuration, gw);
     for addr in &cfg.gateway.listen {
         svc.add_tcp(&addr.to_string());
+    }
+    if let Some(t) = &cfg.gateway.tls {
+        for addr in &t.listen {
+            match tls::settings(&t.cert.to_string_lossy(), &t.key.to_string_lossy()) {
+                Ok(settings) => svc.add_tls_with_settings(&addr.to_string(), None, settings),
+                Err(e) => {
+                    eprintln!("portcullis: gateway.tls_cert: {e}");
+                    std::process::exit(2);
+                }
+            }
+        }
     }
     server.add_service(svc);
     tracing::info!(listen = ?cfg.gateway.listen, upstream = %cfg.upstream.url, "gateway ready");

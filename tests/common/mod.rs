@@ -269,8 +269,26 @@ impl Stack {
         Stack::start_with_files(extra, &[])
     }
 
+    /// With an HTTPS listener on `port` using `certs/tls.crt` and `certs/tls.key`.
+    pub fn start_tls(port: u16, certs: &Path) -> Stack {
+        Stack::start_full(
+            "",
+            &[],
+            &format!(
+                "tls_listen = [\"127.0.0.1:{port}\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+                certs.join("tls.crt").display(),
+                certs.join("tls.key").display()
+            ),
+        )
+    }
+
     /// Like [`Stack::start_with`], with extra files written next to the gateway config first.
     pub fn start_with_files(extra: &str, files: &[(&str, &str)]) -> Stack {
+        Stack::start_full(extra, files, "")
+    }
+
+    /// `gateway_extra` goes into the `[gateway]` section.
+    fn start_full(extra: &str, files: &[(&str, &str)], gateway_extra: &str) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         for (name, content) in files {
@@ -300,7 +318,7 @@ impl Stack {
         let mut cfg = std::fs::File::create(d.join("portcullis.toml")).unwrap();
         write!(
             cfg,
-            "[gateway]\nlisten = [\"127.0.0.1:{gateway_port}\"]\nthreads = 2\ngrace_period_secs = 1\n\n\
+            "[gateway]\nlisten = [\"127.0.0.1:{gateway_port}\"]\nthreads = 2\ngrace_period_secs = 1\n{gateway_extra}\n\
              [upstream]\nurl = \"http://127.0.0.1:{registry_port}\"\n\n\
              [openshift]\napi = \"http://127.0.0.1:{cluster_port}\"\ntoken_file = \"gateway.token\"\ntimeout_ms = 2000\n{extra}\n\n\
              [quota]\ncache_ttl_secs = 1\n"
