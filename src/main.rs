@@ -59,12 +59,17 @@ enum Command {
 const CONFIG_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
+    // Log lines are handed to a writer thread, so a request never waits for stderr; nothing
+    // is dropped when it falls behind (lossy = false).
+    let (writer, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_target(false)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();

@@ -369,11 +369,16 @@ pub fn classify(path: &str, query: Option<&str>) -> Result<Route, RegistryError>
             digest: Digest::parse(segs[n - 1])?,
         });
     }
-    // `blobs/uploads/` (trailing slash) or `blobs/uploads`
+    // `blobs/uploads/` (trailing slash) or `blobs/uploads`. The index is computed only once its
+    // guard holds (an eager `then_some(n - 3)` underflowed on short paths).
     let upload_start =
-        (n >= 4 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" && segs[n - 1].is_empty())
-            .then_some(n - 3)
-            .or((n >= 3 && segs[n - 2] == "blobs" && segs[n - 1] == "uploads").then_some(n - 2));
+        if n >= 4 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" && segs[n - 1].is_empty() {
+            Some(n - 3)
+        } else if n >= 3 && segs[n - 2] == "blobs" && segs[n - 1] == "uploads" {
+            Some(n - 2)
+        } else {
+            None
+        };
     if let Some(upto) = upload_start {
         let repo = name(upto)?;
         let digest = optional_digest(query, "digest")?;
@@ -719,6 +724,16 @@ mod tests {
             "/v2/ns/is/tags",
         ] {
             let e = classify(p, None).unwrap_err();
+            assert_eq!((e.code, e.status), (Code::Unsupported, 404), "{p}");
+        }
+    }
+
+    #[test]
+    fn short_v2_paths_do_not_underflow() {
+        // found by fuzzing (fuzz/artifacts/route_classify/repro-short-v2-path): with one or two
+        // segments after `/v2/`, `then_some(n - 3)` underflowed (a panic with overflow checks)
+        for p in ["/v2/x", "/v2/_cata\u{fffd}og", "/v2/ns/is", "/v2/ns/"] {
+            let e = classify(p, Some("n=10&last=ns/is")).unwrap_err();
             assert_eq!((e.code, e.status), (Code::Unsupported, 404), "{p}");
         }
     }

@@ -411,6 +411,22 @@ impl ProxyHttp for Gateway {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        // a failed upload gives its quota room back now, not after the drain below
+        self.upload_ended(0, true, &ctx.upload);
+        if let Some(head) = session.response_written() {
+            // The answer is already under way (e.g. the upstream died mid-blob): writing an
+            // error now would append JSON to the blob. Just close: the client sees a short body.
+            let status = head.status.as_u16();
+            ctx.outcome = "proxy error (response cut)";
+            if e.esource() == &ErrorSource::Upstream {
+                self.metrics.upstream_errors.inc();
+            }
+            tracing::warn!(error = %e, status, "proxy error after the response started");
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
         if let Some(answer) = ctx.upload.answer.take() {
             ctx.outcome = if answer.status == 403 {
                 "refused (quota)"
@@ -476,6 +492,7 @@ impl ProxyHttp for Gateway {
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
+        self.upload_ended(status, e.is_some(), &ctx.upload);
         let repo = ctx
             .route
             .as_ref()

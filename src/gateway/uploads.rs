@@ -354,6 +354,16 @@ impl Gateway {
         }
     }
 
+    /// The request is over. One that failed (the client went away, the upstream died, an error
+    /// answer) must not keep holding quota room: the next request of the session reserves again
+    /// from its own offset.
+    pub(super) fn upload_ended(&self, status: u16, failed: bool, ctx: &UploadCtx) {
+        let Some(repo) = &ctx.repo else { return };
+        if failed || !(200..300).contains(&status) {
+            self.quotas.ledger.remove(&repo.namespace, &ctx.key);
+        }
+    }
+
     /// The upstream answered: clean up a cut upload, or finish a rewritten one.
     pub(super) async fn upload_response(
         &self,

@@ -698,3 +698,67 @@ pub fn with_digest(loc: &str, digest: &str) -> String {
         if loc.contains('?') { "&" } else { "?" }
     )
 }
+
+// ---- fault-test helpers (tests/faults.rs) ----
+
+impl Stack {
+    /// Start the upstream registry again (same config, same storage, same port) after it was
+    /// killed; kills it first if it still runs.
+    pub fn restart_registry(&mut self) {
+        self.registry.kill();
+        let d = self.dir.path();
+        self.registry = spawn(
+            "registry",
+            Command::new("docker-registry")
+                .arg("serve")
+                .arg(d.join("registry.yml")),
+            d,
+        );
+        wait_http(
+            &format!("http://127.0.0.1:{}/v2/", self.registry_port),
+            &mut self.registry,
+        );
+    }
+
+    /// Start the API again (same port, same policy and data) after it was killed; kills it
+    /// first if it still runs. The gateway keeps running.
+    pub fn restart_api(&mut self) {
+        self.cluster.kill();
+        self.cluster = start_cluster(self.dir.path(), self.cluster_port);
+        wait_http(
+            &format!("http://127.0.0.1:{}/healthz", self.cluster_port),
+            &mut self.cluster,
+        );
+    }
+}
+
+/// Send a signal (`"STOP"`, `"CONT"`, ...) to a process with `kill(1)`.
+pub fn signal(pid: u32, sig: &str) {
+    let st = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill(1)");
+    assert!(st.success(), "kill -{sig} {pid} failed");
+}
+
+/// Resident set size of a process in KiB (`VmRSS` from `/proc/<pid>/status`).
+pub fn vm_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// The soft limit on open files of this process (`/proc/self/limits`).
+pub fn open_files_limit() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024)
+}
