@@ -20,7 +20,9 @@ const TOKEN: &str = "bench-token-0001";
 
 fn routes(c: &mut Criterion) {
     let blob = format!("/v2/team-a/app/blobs/{DIGEST}");
-    c.bench_function("route::classify blob", |b| b.iter(|| route::classify(black_box(&blob), None)));
+    c.bench_function("route::classify blob", |b| {
+        b.iter(|| route::classify(black_box(&blob), None))
+    });
     c.bench_function("route::classify manifest tag", |b| {
         b.iter(|| route::classify(black_box("/v2/team-a/app/manifests/v1.2.3"), None))
     });
@@ -32,16 +34,24 @@ fn routes(c: &mut Criterion) {
 fn creds(c: &mut Criterion) {
     let basic = b"Basic dW5pY29ybjpzaGEyNTZ-YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo=";
     let bearer = b"Bearer sha256~abcdefghijklmnopqrstuvwxyz0123456789";
-    c.bench_function("credentials::parse basic", |b| b.iter(|| credentials::parse(Some(black_box(basic)))));
-    c.bench_function("credentials::parse bearer", |b| b.iter(|| credentials::parse(Some(black_box(bearer)))));
+    c.bench_function("credentials::parse basic", |b| {
+        b.iter(|| credentials::parse(Some(black_box(basic))))
+    });
+    c.bench_function("credentials::parse bearer", |b| {
+        b.iter(|| credentials::parse(Some(black_box(bearer))))
+    });
     let t = Token::new("sha256~abcdefghijklmnopqrstuvwxyz0123456789");
-    c.bench_function("token hash (cache key)", |b| b.iter(|| black_box(&t).hash()));
+    c.bench_function("token hash (cache key)", |b| {
+        b.iter(|| black_box(&t).hash())
+    });
 }
 
 fn accesses(c: &mut Criterion) {
     let q = format!("mount={DIGEST}&from=team-b/base");
     let r = route::classify("/v2/team-a/app/blobs/uploads/", Some(&q)).unwrap();
-    c.bench_function("access::plan push with mount", |b| b.iter(|| access::plan(black_box(&Method::POST), black_box(&r))));
+    c.bench_function("access::plan push with mount", |b| {
+        b.iter(|| access::plan(black_box(&Method::POST), black_box(&r)))
+    });
 }
 
 fn decision_cache(c: &mut Criterion) {
@@ -68,20 +78,34 @@ fn decision_cache(c: &mut Criterion) {
     .unwrap();
     let authz = Authorizer::new(
         api,
-        CacheSettings { allow_ttl: Duration::from_secs(3600), deny_ttl: Duration::from_secs(5), max_entries: 100_000 },
+        CacheSettings {
+            allow_ttl: Duration::from_secs(3600),
+            deny_ttl: Duration::from_secs(5),
+            max_entries: 100_000,
+        },
     );
     let token = Token::new(TOKEN);
     let pull = Access::pull(&Repo::parse("team-a/app").unwrap());
-    assert!(rt.block_on(authz.allowed(Some(&token), &pull)).unwrap(), "warm-up review must allow");
+    assert!(
+        rt.block_on(authz.allowed(Some(&token), &pull)).unwrap(),
+        "warm-up review must allow"
+    );
     c.bench_function("authorizer::allowed cache hit", |b| {
-        b.to_async(&rt).iter(|| async { authz.allowed(Some(black_box(&token)), black_box(&pull)).await.unwrap() })
+        b.to_async(&rt).iter(|| async {
+            authz
+                .allowed(Some(black_box(&token)), black_box(&pull))
+                .await
+                .unwrap()
+        })
     });
 }
 
 fn manifests(c: &mut Criterion) {
     let layers: Vec<serde_json::Value> = (0..12)
-        .map(|i| serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-            "digest": format!("sha256:{:064x}", i + 1), "size": 1000 + i}))
+        .map(|i| {
+            serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": format!("sha256:{:064x}", i + 1), "size": 1000 + i})
+        })
         .collect();
     let body = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -90,12 +114,20 @@ fn manifests(c: &mut Criterion) {
     }))
     .unwrap();
     c.bench_function("manifest::parse 12 layers", |b| {
-        b.iter(|| manifest::parse(Some("application/vnd.oci.image.manifest.v1+json"), black_box(&body)).unwrap())
+        b.iter(|| {
+            manifest::parse(
+                Some("application/vnd.oci.image.manifest.v1+json"),
+                black_box(&body),
+            )
+            .unwrap()
+        })
     });
     let m = manifest::parse(None, &body).unwrap();
     let repo = Repo::parse("team-a/app").unwrap();
     c.bench_function("manifest::image::build", |b| {
-        b.iter(|| manifest::image::build(black_box(&m), &body, &repo, "registry.example:5000", None))
+        b.iter(|| {
+            manifest::image::build(black_box(&m), &body, &repo, "registry.example:5000", None)
+        })
     });
 }
 

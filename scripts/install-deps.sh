@@ -2,7 +2,11 @@
 # Install the Debian packages portcullis builds and tests with, if missing (idempotent).
 set -euo pipefail
 need=()
-for p in cmake curl docker-registry skopeo; do
+pkgs=(cmake curl docker-registry skopeo)
+# --bench: also nginx, which only the end-to-end benchmark uses (benches/README.md; it is run
+# from there, never as a service)
+[ "${1:-}" = "--bench" ] && pkgs+=(nginx)
+for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then
