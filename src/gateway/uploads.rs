@@ -243,7 +243,7 @@ impl Gateway {
         );
         if let Some(a) = &allowance {
             if let Some(n) = declared {
-                if offset + n > a.bytes {
+                if offset.saturating_add(n) > a.bytes {
                     // refuse before the upstream sees a byte; the session is still valid
                     let session_target = target.clone().unwrap_or_else(|| match query {
                         Some(q) => format!("{}?{q}", req.uri.path()),
@@ -251,15 +251,17 @@ impl Gateway {
                     });
                     self.cancel(&session_target).await;
                     self.quotas.ledger.remove(&repo.namespace, &ctx.key);
-                    return Err(denied(a, offset + n));
+                    return Err(denied(a, offset.saturating_add(n)));
                 }
             }
         }
         let metered = allowance.is_some() && declared.is_none();
         if let Some(a) = allowance {
-            self.quotas
-                .ledger
-                .set(&repo.namespace, &ctx.key, offset + declared.unwrap_or(0));
+            self.quotas.ledger.set(
+                &repo.namespace,
+                &ctx.key,
+                offset.saturating_add(declared.unwrap_or(0)),
+            );
             if metered {
                 ctx.meter = Some(Meter::new(a, offset));
                 ctx.limits = Some(limits.clone());

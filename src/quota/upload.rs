@@ -16,9 +16,10 @@ pub struct ContentRange {
 }
 
 impl ContentRange {
-    /// Number of bytes in the range (never zero: `end >= start`).
+    /// Number of bytes in the range (never zero: `end >= start`). A hand-made `0-u64::MAX` range
+    /// (2^64 bytes; the parser refuses it) saturates to `u64::MAX` instead of overflowing to 0.
     pub fn bytes(&self) -> u64 {
-        self.end - self.start + 1
+        (self.end - self.start).saturating_add(1)
     }
 }
 
@@ -32,7 +33,9 @@ pub fn parse_content_range(v: &str) -> Option<ContentRange> {
     let v = v.split('/').next()?;
     let (a, b) = v.split_once('-')?;
     let (start, end) = (a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?);
-    (end >= start).then_some(ContentRange { start, end })
+    // `end < u64::MAX`: the exclusive end `end + 1` (= offset + bytes, what quota checks add up)
+    // must fit in a u64
+    (end >= start && end < u64::MAX).then_some(ContentRange { start, end })
 }
 
 /// The offset recorded in Distribution's `_state` upload token, if it decodes.
@@ -69,6 +72,23 @@ mod tests {
         assert_eq!(parse_content_range("x-4"), None);
         assert_eq!(parse_content_range("5"), None);
         assert_eq!(ContentRange { start: 10, end: 19 }.bytes(), 10);
+    }
+
+    #[test]
+    fn ranges_ending_at_u64_max_are_refused() {
+        // found by fuzzing (fuzz/artifacts/upload_ranges/repro-full-u64-range): `0-u64::MAX`
+        // parsed, and `bytes()` (`end - start + 1`) overflowed: a panic with overflow checks, 0
+        // declared bytes without them (so a chunk passed the quota check unmetered). Any range
+        // ending at u64::MAX also overflowed the gateway's `offset + bytes`.
+        assert_eq!(parse_content_range("000-18446744073709551615"), None);
+        assert_eq!(parse_content_range("5-18446744073709551615"), None);
+        assert_eq!(
+            parse_content_range("0-18446744073709551614").map(|r| r.bytes()),
+            Some(u64::MAX)
+        );
+        let cr = |start, end| ContentRange { start, end };
+        assert_eq!(cr(0, u64::MAX).bytes(), u64::MAX);
+        assert_eq!(cr(u64::MAX, u64::MAX).bytes(), 1);
     }
 
     #[test]
