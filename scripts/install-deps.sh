@@ -2,7 +2,7 @@
 # Install the Debian packages portcullis builds and tests with, if missing (idempotent).
 set -euo pipefail
 need=()
-pkgs=(cmake curl docker-registry skopeo)
+pkgs=(cmake curl docker-registry openssl skopeo)  # the list .ci/run installs
 # --bench: also nginx, which only the end-to-end benchmark uses (benches/README.md; it is run
 # from there, never as a service)
 [ "${1:-}" = "--bench" ] && pkgs+=(nginx)

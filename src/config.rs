@@ -19,6 +19,14 @@ fn err<T>(key: &str, msg: impl std::fmt::Display) -> Result<T, ConfigError> {
     Err(ConfigError(format!("{key}: {msg}")))
 }
 
+fn readable_file(key: &str, p: &std::path::Path) -> Result<(), ConfigError> {
+    if p.is_file() {
+        Ok(())
+    } else {
+        err(key, format!("{} is not a readable file", p.display()))
+    }
+}
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -86,6 +94,7 @@ struct RawGateway {
     tls_listen: Option<Vec<String>>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +108,7 @@ struct RawUpstream {
     idle_timeout_secs: Option<u64>,
     keepalive_pool_size: Option<usize>,
     write_manifests: Option<bool>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -190,6 +200,8 @@ pub struct TlsListen {
     pub listen: Vec<SocketAddr>,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// When set, clients must present a certificate that chains to this CA (PEM bundle).
+    pub client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +219,8 @@ pub struct Upstream {
     pub keepalive_pool_size: usize,
     /// Also write pushed manifests to the upstream by digest (so its GC keeps their blobs).
     pub write_manifests: bool,
+    /// CA bundle (PEM) the upstream's certificate must chain to, instead of the system roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Where the OpenShift API is.
@@ -310,6 +324,12 @@ impl Config {
             raw.gateway.tls_cert,
             raw.gateway.tls_key,
         ) {
+            (None, None, None) if raw.gateway.tls_client_ca.is_some() => {
+                return err(
+                    "gateway.tls_client_ca",
+                    "needs an HTTPS listener (tls_listen)",
+                )
+            }
             (None, None, None) => None,
             (Some(l), Some(c), Some(k)) => {
                 let mut listen = Vec::new();
@@ -326,11 +346,18 @@ impl Config {
                 }
                 let (cert, key) = (rel(c), rel(k));
                 for (k, p) in [("gateway.tls_cert", &cert), ("gateway.tls_key", &key)] {
-                    if !p.is_file() {
-                        return err(k, format!("{} is not a readable file", p.display()));
-                    }
+                    readable_file(k, p)?;
                 }
-                Some(TlsListen { listen, cert, key })
+                let client_ca = raw.gateway.tls_client_ca.map(&rel);
+                if let Some(p) = &client_ca {
+                    readable_file("gateway.tls_client_ca", p)?;
+                }
+                Some(TlsListen {
+                    listen,
+                    cert,
+                    key,
+                    client_ca,
+                })
             }
             _ => {
                 return err(
@@ -469,6 +496,13 @@ fn upstream(up: RawUpstream, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<Upstrea
     let Some(addr) = addr else {
         return err("upstream.url", format!("cannot resolve {host:?}"));
     };
+    let ca_file = up.ca_file.map(rel);
+    if let Some(p) = &ca_file {
+        if !tls {
+            return err("upstream.ca_file", "only applies to an https upstream.url");
+        }
+        readable_file("upstream.ca_file", p)?;
+    }
     let authorization = match (up.username, up.password_file) {
         (None, None) => None,
         (Some(user), Some(file)) => {
@@ -498,6 +532,7 @@ fn upstream(up: RawUpstream, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<Upstrea
         idle_timeout: Duration::from_secs(up.idle_timeout_secs.unwrap_or(50)),
         keepalive_pool_size: up.keepalive_pool_size.unwrap_or(256),
         write_manifests: up.write_manifests.unwrap_or(true),
+        ca_file,
     })
 }
 
@@ -632,6 +667,18 @@ mod tests {
             (
                 "[upstream]\nurl = \"http://127.0.0.1:1\"\nusername = \"u\"",
                 "upstream.username",
+            ),
+            (
+                "[upstream]\nurl = \"http://127.0.0.1:1\"\nca_file = \"/etc/hostname\"",
+                "upstream.ca_file",
+            ),
+            (
+                "[upstream]\nurl = \"https://127.0.0.1:1\"\nca_file = \"/nonexistent.pem\"",
+                "upstream.ca_file",
+            ),
+            (
+                "[gateway]\ntls_client_ca = \"/etc/hostname\"\n[upstream]\nurl = \"http://127.0.0.1:1\"",
+                "gateway.tls_client_ca",
             ),
         ];
         for (text, key) in cases {

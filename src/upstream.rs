@@ -27,12 +27,23 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn new(cfg: &config::Upstream) -> Result<Upstream, String> {
-        let http = reqwest::Client::builder()
+        let mut b = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(32)
             .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(ca) = &cfg.ca_file {
+            // the same trust as the proxy path: only this bundle
+            b = b.tls_built_in_root_certs(false);
+            let pem = std::fs::read(ca).map_err(|e| format!("upstream.ca_file: {e}"))?;
+            let certs = crate::openshift::client::pem_certificates(&pem)
+                .map_err(|e| format!("upstream.ca_file: {}: {e}", ca.display()))?;
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        let http = b
             .build()
             .map_err(|e| format!("cannot build the upstream client: {e}"))?;
         Ok(Upstream {

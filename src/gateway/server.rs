@@ -81,6 +81,12 @@ pub fn run(cfg: &Config, gw: Gateway) -> ! {
     conf.grace_period_seconds = Some(cfg.gateway.grace_period.as_secs());
     conf.graceful_shutdown_timeout_seconds = Some(2);
     conf.upstream_keepalive_pool_size = cfg.upstream.keepalive_pool_size;
+    // pingora's upstream connector trusts only this bundle when it is set
+    conf.ca_file = cfg
+        .upstream
+        .ca_file
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let mut svc = pingora::proxy::http_proxy_service(&server.configuration, gw);
@@ -89,10 +95,15 @@ pub fn run(cfg: &Config, gw: Gateway) -> ! {
     }
     if let Some(t) = &cfg.gateway.tls {
         for addr in &t.listen {
-            match tls::settings(&t.cert.to_string_lossy(), &t.key.to_string_lossy()) {
+            let client_ca = t.client_ca.as_ref().map(|p| p.to_string_lossy());
+            match tls::settings(
+                &t.cert.to_string_lossy(),
+                &t.key.to_string_lossy(),
+                client_ca.as_deref(),
+            ) {
                 Ok(settings) => svc.add_tls_with_settings(&addr.to_string(), None, settings),
                 Err(e) => {
-                    eprintln!("portcullis: gateway.tls_cert: {e}");
+                    eprintln!("portcullis: gateway.tls: {e}");
                     std::process::exit(2);
                 }
             }

@@ -1,13 +1,17 @@
 //! The HTTPS listener's certificate, reloaded without a restart: the resolver checks the
 //! certificate and key files' modification times (at most once a second, on handshakes) and
 //! swaps in the new pair when both parse; a broken pair keeps the previous one in service.
+//! Optionally clients must present a certificate issued under a configured CA (mutual TLS).
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use pingora::listeners::tls::TlsSettings;
 use pingora::tls::sign::CertifiedKey;
-use pingora::tls::{ClientHello, CryptoProvider, ResolvesServerCert};
+use pingora::tls::{
+    ClientCertVerifier, ClientHello, CryptoProvider, ResolvesServerCert, RootCertStore,
+    WebPkiClientVerifier,
+};
 
 /// Certificate and key files, reloaded when they change.
 pub struct ReloadingCert {
@@ -91,10 +95,27 @@ impl ResolvesServerCert for ReloadingCert {
     }
 }
 
-/// TLS settings for the HTTPS listener.
-pub fn settings(cert: &str, key: &str) -> Result<TlsSettings, String> {
+/// Verifier for client certificates that must chain to the CA bundle at `ca`.
+fn client_verifier(ca: &str) -> Result<Arc<dyn ClientCertVerifier>, String> {
+    pingora::tls::install_default_crypto_provider();
+    let mut roots = RootCertStore::empty();
+    pingora::tls::load_ca_file_into_store(ca, &mut roots).map_err(|e| format!("{ca}: {e}"))?;
+    if roots.is_empty() {
+        return Err(format!("{ca}: no certificate found"));
+    }
+    WebPkiClientVerifier::builder(Arc::new(roots))
+        .build()
+        .map_err(|e| format!("{ca}: {e}"))
+}
+
+/// TLS settings for the HTTPS listener; with `client_ca`, clients must present a certificate
+/// issued under it (mutual TLS) or the handshake fails.
+pub fn settings(cert: &str, key: &str, client_ca: Option<&str>) -> Result<TlsSettings, String> {
     let resolver = ReloadingCert::new(cert, key)?;
     let mut s = TlsSettings::intermediate(cert, key).map_err(|e| e.to_string())?;
     s.set_cert_resolver(Arc::new(resolver));
+    if let Some(ca) = client_ca {
+        s.set_client_cert_verifier(client_verifier(ca)?);
+    }
     Ok(s)
 }

@@ -50,6 +50,15 @@ pub enum ApiError {
     Malformed(String),
 }
 
+/// The certificates of a PEM bundle, for a client's trusted roots.
+pub fn pem_certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, String> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("not PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate in the PEM bundle".into());
+    }
+    Ok(certs)
+}
+
 /// The API client. Cheap to clone (reqwest's client is an `Arc` inside).
 #[derive(Clone)]
 pub struct ApiClient {
@@ -68,9 +77,7 @@ impl ApiClient {
             .tcp_nodelay(true)
             .danger_accept_invalid_certs(s.insecure);
         if let Some(pem) = &s.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| format!("the API CA is not PEM: {e}"))?;
-            for c in certs {
+            for c in pem_certificates(pem).map_err(|e| format!("the API CA: {e}"))? {
                 b = b.add_root_certificate(c);
             }
         }

@@ -195,7 +195,7 @@ pub fn wait_http(url: &str, proc_: &mut Proc) {
 }
 
 /// Minimal blocking GET for readiness checks (no async runtime needed).
-mod probe {
+pub mod probe {
     use std::io::{Read, Write};
     use std::net::TcpStream;
     use std::time::Duration;
@@ -221,6 +221,30 @@ mod probe {
 }
 
 /// The whole stack for one test.
+/// How to start a [`Stack`]; `Opts::default()` is the plain loopback stack.
+#[derive(Default)]
+pub struct Opts<'a> {
+    /// Appended to the gateway config (after `[openshift]`).
+    pub extra: &'a str,
+    /// Files written next to the gateway config first.
+    pub files: &'a [(&'a str, &'a str)],
+    /// Goes into the `[gateway]` section.
+    pub gateway_extra: String,
+    /// Certificate and key: the upstream registry serves HTTPS with them.
+    pub registry_tls: Option<(PathBuf, PathBuf)>,
+    /// Goes into the `[upstream]` section.
+    pub upstream_extra: String,
+}
+
+/// `[gateway]` lines for an HTTPS listener on `port` with `certs/tls.crt` and `certs/tls.key`.
+pub fn tls_listener(port: u16, certs: &Path) -> String {
+    format!(
+        "tls_listen = [\"127.0.0.1:{port}\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        certs.join("tls.crt").display(),
+        certs.join("tls.key").display()
+    )
+}
+
 pub struct Stack {
     pub dir: tempfile::TempDir,
     pub registry: Proc,
@@ -240,6 +264,16 @@ fn start_cluster(d: &Path, port: u16) -> Proc {
             .arg("--data")
             .arg(d.join("api.db"))
             .args(["--listen", &format!("127.0.0.1:{port}")]),
+        d,
+    )
+}
+
+fn start_registry(d: &Path) -> Proc {
+    spawn(
+        "registry",
+        Command::new("docker-registry")
+            .arg("serve")
+            .arg(d.join("registry.yml")),
         d,
     )
 }
@@ -266,29 +300,37 @@ impl Stack {
 
     /// Start everything; `extra` is appended to the gateway config.
     pub fn start_with(extra: &str) -> Stack {
-        Stack::start_with_files(extra, &[])
+        Stack::start_opts(Opts {
+            extra,
+            ..Opts::default()
+        })
     }
 
     /// With an HTTPS listener on `port` using `certs/tls.crt` and `certs/tls.key`.
     pub fn start_tls(port: u16, certs: &Path) -> Stack {
-        Stack::start_full(
-            "",
-            &[],
-            &format!(
-                "tls_listen = [\"127.0.0.1:{port}\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
-                certs.join("tls.crt").display(),
-                certs.join("tls.key").display()
-            ),
-        )
+        Stack::start_opts(Opts {
+            gateway_extra: tls_listener(port, certs),
+            ..Opts::default()
+        })
     }
 
     /// Like [`Stack::start_with`], with extra files written next to the gateway config first.
     pub fn start_with_files(extra: &str, files: &[(&str, &str)]) -> Stack {
-        Stack::start_full(extra, files, "")
+        Stack::start_opts(Opts {
+            extra,
+            files,
+            ..Opts::default()
+        })
     }
 
-    /// `gateway_extra` goes into the `[gateway]` section.
-    fn start_full(extra: &str, files: &[(&str, &str)], gateway_extra: &str) -> Stack {
+    pub fn start_opts(o: Opts) -> Stack {
+        let Opts {
+            extra,
+            files,
+            gateway_extra,
+            registry_tls,
+            upstream_extra,
+        } = o;
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         for (name, content) in files {
@@ -298,41 +340,41 @@ impl Stack {
         std::fs::write(
             d.join("registry.yml"),
             format!(
-                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{registry_port}\n  secret: test-secret\n",
-                d.join("storage").display()
+                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{registry_port}\n  secret: test-secret\n{}",
+                d.join("storage").display(),
+                registry_tls
+                    .as_ref()
+                    .map(|(c, k)| format!(
+                        "  tls:\n    certificate: {}\n    key: {}\n",
+                        c.display(),
+                        k.display()
+                    ))
+                    .unwrap_or_default()
             ),
         )
         .unwrap();
-        let mut registry = spawn(
-            "registry",
-            Command::new("docker-registry")
-                .arg("serve")
-                .arg(d.join("registry.yml")),
-            d,
-        );
+        let mut registry = start_registry(d);
         std::fs::write(d.join("policy.toml"), policy()).unwrap();
         let cluster_port = free_port();
         let mut cluster = start_cluster(d, cluster_port);
         std::fs::write(d.join("gateway.token"), GATEWAY).unwrap();
         let gateway_port = free_port();
+        let scheme = if registry_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let mut cfg = std::fs::File::create(d.join("portcullis.toml")).unwrap();
         write!(
             cfg,
             "[gateway]\nlisten = [\"127.0.0.1:{gateway_port}\"]\nthreads = 2\ngrace_period_secs = 1\n{gateway_extra}\n\
-             [upstream]\nurl = \"http://127.0.0.1:{registry_port}\"\n\n\
+             [upstream]\nurl = \"{scheme}://127.0.0.1:{registry_port}\"\n{upstream_extra}\n\n\
              [openshift]\napi = \"http://127.0.0.1:{cluster_port}\"\ntoken_file = \"gateway.token\"\ntimeout_ms = 2000\n{extra}\n\n\
              [quota]\ncache_ttl_secs = 1\n"
         )
         .unwrap();
         drop(cfg);
-        let mut gateway = spawn(
-            "gateway",
-            Command::new(bin())
-                .args(["serve", "--config"])
-                .arg(d.join("portcullis.toml"))
-                .env("RUST_LOG", "info"),
-            d,
-        );
+        let mut gateway = start_gateway(d);
         wait_http(
             &format!("http://127.0.0.1:{registry_port}/v2/"),
             &mut registry,
@@ -707,13 +749,7 @@ impl Stack {
     pub fn restart_registry(&mut self) {
         self.registry.kill();
         let d = self.dir.path();
-        self.registry = spawn(
-            "registry",
-            Command::new("docker-registry")
-                .arg("serve")
-                .arg(d.join("registry.yml")),
-            d,
-        );
+        self.registry = start_registry(d);
         wait_http(
             &format!("http://127.0.0.1:{}/v2/", self.registry_port),
             &mut self.registry,
