@@ -20,6 +20,7 @@ pub mod error;
 pub mod gateway;
 pub mod images;
 pub mod manifest;
+pub mod memory;
 pub mod metrics;
 pub mod openshift;
 pub mod quota;

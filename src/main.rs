@@ -128,6 +128,7 @@ fn serve(path: &Path) -> ExitCode {
             Err(e) => return fail(&e),
         },
     };
+    portcullis::memory::start_trimming();
     match server::gateway(&cfg, api) {
         Ok(gw) => server::run(&cfg, gw),
         Err(e) => fail(&e),
