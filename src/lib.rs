@@ -19,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod images;
+pub mod log_writer;
 pub mod manifest;
 pub mod memory;
 pub mod metrics;

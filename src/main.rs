@@ -59,11 +59,9 @@ enum Command {
 const CONFIG_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    // Log lines are handed to a writer thread, so a request never waits for stderr; nothing
-    // is dropped when it falls behind (lossy = false).
-    let (writer, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stderr());
+    // Log lines are batched in memory and written to stderr in one call every 100 ms (or
+    // sooner: 32 KiB, a warning or error, exit); see log_writer.
+    let writer = portcullis::log_writer::Batched::stderr();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

@@ -490,7 +490,10 @@ impl Stack {
         .unwrap()
     }
 
+    /// The gateway's log so far. It writes its log in batches at least every 100 ms
+    /// (src/log_writer.rs), so this waits a little longer first.
     pub fn gateway_log(&self) -> String {
+        std::thread::sleep(Duration::from_millis(250));
         std::fs::read_to_string(&self.gateway.log).unwrap_or_default()
     }
 }
