@@ -12,24 +12,30 @@ use sha2::{Digest as _, Sha256};
 pub const MAX_HEADER_LEN: usize = 8 * 1024;
 
 /// An OpenShift API token. `Debug` never shows it; use [`Token::hash`] for keys and logs.
+/// The hash is computed once, when the token is read (every request uses it for cache keys).
 #[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
+pub struct Token {
+    secret: String,
+    hash: [u8; 32],
+}
 
 impl Token {
     pub fn new(s: impl Into<String>) -> Token {
-        Token(s.into())
+        let secret = s.into();
+        let hash = Sha256::digest(secret.as_bytes()).into();
+        Token { secret, hash }
     }
     /// The secret itself, for the `Authorization` header of API calls only.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.secret
     }
     /// sha256 of the token: what cache keys and logs may hold.
     pub fn hash(&self) -> [u8; 32] {
-        Sha256::digest(self.0.as_bytes()).into()
+        self.hash
     }
     /// A short, non-reversible fingerprint for logs.
     pub fn fingerprint(&self) -> String {
-        hex::encode(&self.hash()[..6])
+        hex::encode(&self.hash[..6])
     }
 }
 

@@ -78,7 +78,12 @@ impl Gateway {
     }
 
     /// Take an overload slot for the request (health and readiness are never limited).
-    async fn admit(&self, method: &http::Method, route: &Route, ctx: &mut Ctx) -> bool {
+    async fn admit(
+        &self,
+        method: &http::Method,
+        route: &Route,
+        slot: &mut Option<limiter::Slot>,
+    ) -> bool {
         if matches!(route, Route::Health | Route::Ready) {
             return true;
         }
@@ -87,8 +92,48 @@ impl Gateway {
             http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
         );
         let limiter = if read { &self.reads } else { &self.writes };
-        ctx.slot = limiter.enter().await;
-        ctx.slot.is_some()
+        *slot = limiter.enter().await;
+        slot.is_some()
+    }
+
+    /// Classify the request, apply the header and overload limits, and decide. On a refusal
+    /// after classification the route is left in `ctx.route` (for the logs).
+    async fn decide_request(
+        &self,
+        req: &RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<(Route, Next), RegistryError> {
+        let route = classify(req.uri.path(), req.uri.query())?;
+        let refused = if !self.headers_fit(req) {
+            RegistryError::new(
+                Code::Unsupported,
+                format!(
+                    "request headers too large: at most {} fields and {} bytes",
+                    self.max_headers, self.max_header_bytes
+                ),
+            )
+            .with_status(431)
+        } else if !self.admit(&req.method, &route, &mut ctx.slot).await {
+            self.metrics.overload_refusals.inc();
+            RegistryError::new(
+                Code::TooManyRequests,
+                "too many requests, please try again later",
+            )
+        } else {
+            let r = Request {
+                method: &req.method,
+                route: &route,
+                query: req.uri.query(),
+                authorization: req.headers.get("authorization").map(|v| v.as_bytes()),
+                origin: &ctx.origin,
+            };
+            match self.decider.decide(&r, &mut ctx.caller).await {
+                Ok(next) => return Ok((route, next)),
+                Err(e) => e,
+            }
+        };
+        ctx.route = Some(route);
+        Err(refused)
     }
 
     /// `/readyz`: the upstream registry and the API both answer.
@@ -211,105 +256,73 @@ impl ProxyHttp for Gateway {
             &self.public_address,
         );
         let method = req.method.clone();
-        let path = req.uri.path().to_string();
-        let query = req.uri.query().map(str::to_string);
-        let authorization = req
-            .headers
-            .get("authorization")
-            .map(|v| v.as_bytes().to_vec());
-
-        let decision = match classify(&path, query.as_deref()) {
-            Err(e) => Err(e),
-            Ok(_) if !self.headers_fit(req) => Err(RegistryError::new(
-                Code::Unsupported,
-                format!(
-                    "request headers too large: at most {} fields and {} bytes",
-                    self.max_headers, self.max_header_bytes
-                ),
-            )
-            .with_status(431)),
-            Ok(route) if !self.admit(&method, &route, ctx).await => {
-                ctx.route = Some(route);
-                self.metrics.overload_refusals.inc();
-                Err(RegistryError::new(
-                    Code::TooManyRequests,
-                    "too many requests, please try again later",
-                ))
-            }
-            Ok(route) => {
-                let r = Request {
-                    method: &method,
-                    route: &route,
-                    query: query.as_deref(),
-                    authorization: authorization.as_deref(),
-                    origin: &ctx.origin,
-                };
-                let d = self.decider.decide(&r, &mut ctx.caller).await;
-                ctx.route = Some(route);
-                d
-            }
-        };
-        let local = match decision {
-            Ok(Next::Proxy { strip_mount }) => {
-                ctx.strip_mount = strip_mount;
-                ctx.outcome = if strip_mount {
-                    "allowed (mount refused)"
-                } else {
-                    "allowed"
-                };
-                let route = ctx.route.clone().unwrap_or(Route::Health);
-                match self.prepare_upload(session, &route, &mut ctx.upload).await {
-                    Ok(()) => return Ok(false),
-                    Err(e) => {
-                        ctx.outcome = "refused (quota)";
-                        Local::from(&e)
-                    }
-                }
-            }
-            Ok(Next::Respond(local)) => {
-                ctx.outcome = "answered";
-                local
-            }
-            Ok(Next::Ready) => {
-                ctx.outcome = "answered";
-                self.readiness().await
-            }
-            Ok(Next::Metrics) if self.metrics_enabled => {
-                ctx.outcome = "answered";
-                let text = self.metrics.render(&self.decider.authorizer.stats());
-                Local {
-                    status: 200,
-                    headers: vec![("Content-Type", "text/plain; version=0.0.4".into())],
-                    body: text.into(),
-                }
-            }
-            Ok(Next::Metrics) => Local::from(
-                &RegistryError::new(Code::Unsupported, "metrics are disabled on this gateway")
-                    .with_status(404),
-            ),
-            Ok(Next::Images { token }) => {
-                ctx.outcome = "allowed (image API)";
-                match read_manifest_body(session, &method).await {
-                    Ok(body) => {
-                        let route = ctx.route.clone().unwrap_or(Route::Health);
-                        let req = session.req_header();
-                        let call = crate::images::Call {
-                            method: &method,
-                            route: &route,
-                            query: query.as_deref(),
-                            accept: req
-                                .headers
-                                .get_all("accept")
-                                .iter()
-                                .filter_map(|v| v.to_str().ok())
-                                .collect(),
-                            content_type: header(req, "content-type"),
-                            body,
-                            token: token.as_ref(),
+        let local = match self.decide_request(req, ctx).await {
+            Ok((route, next)) => {
+                let route = &*ctx.route.insert(route);
+                match next {
+                    Next::Proxy { strip_mount } => {
+                        ctx.strip_mount = strip_mount;
+                        ctx.outcome = if strip_mount {
+                            "allowed (mount refused)"
+                        } else {
+                            "allowed"
                         };
-                        self.images.handle(call).await
+                        match self.prepare_upload(session, route, &mut ctx.upload).await {
+                            Ok(()) => return Ok(false),
+                            Err(e) => {
+                                ctx.outcome = "refused (quota)";
+                                Local::from(&e)
+                            }
+                        }
                     }
-                    Err(e) => Local::from(&e),
+                    Next::Respond(local) => {
+                        ctx.outcome = "answered";
+                        local
+                    }
+                    Next::Ready => {
+                        ctx.outcome = "answered";
+                        self.readiness().await
+                    }
+                    Next::Metrics if self.metrics_enabled => {
+                        ctx.outcome = "answered";
+                        let text = self.metrics.render(&self.decider.authorizer.stats());
+                        Local {
+                            status: 200,
+                            headers: vec![("Content-Type", "text/plain; version=0.0.4".into())],
+                            body: text.into(),
+                        }
+                    }
+                    Next::Metrics => Local::from(
+                        &RegistryError::new(
+                            Code::Unsupported,
+                            "metrics are disabled on this gateway",
+                        )
+                        .with_status(404),
+                    ),
+                    Next::Images { token } => {
+                        ctx.outcome = "allowed (image API)";
+                        match read_manifest_body(session, &method).await {
+                            Ok(body) => {
+                                let req = session.req_header();
+                                let call = crate::images::Call {
+                                    method: &method,
+                                    route,
+                                    query: req.uri.query(),
+                                    accept: req
+                                        .headers
+                                        .get_all("accept")
+                                        .iter()
+                                        .filter_map(|v| v.to_str().ok())
+                                        .collect(),
+                                    content_type: header(req, "content-type"),
+                                    body,
+                                    token: token.as_ref(),
+                                };
+                                self.images.handle(call).await
+                            }
+                            Err(e) => Local::from(&e),
+                        }
+                    }
                 }
             }
             Err(e) => {
