@@ -217,21 +217,26 @@ async fn get_head_negotiation_and_tags() {
         let r = put_manifest(&stack, "demo/app", tag, OCI_MANIFEST, bytes.clone()).await;
         assert_eq!(r.status(), 201);
     }
-    // by tag and digest, with headers
-    for reference in ["a", digest.as_str()] {
-        let r = client()
+    let get_oci = |reference: String| {
+        client()
             .get(stack.url(&format!("/v2/demo/app/manifests/{reference}")))
             .bearer_auth(VIEWER)
             .header("Accept", OCI_MANIFEST)
             .send()
-            .await
-            .unwrap();
+    };
+    // by tag and digest, with headers
+    for reference in ["a", digest.as_str()] {
+        let r = get_oci(reference.to_string()).await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], OCI_MANIFEST);
         assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
         assert_eq!(r.headers()["etag"], format!("\"{digest}\"").as_str());
         assert_eq!(r.bytes().await.unwrap().as_ref(), bytes.as_slice());
     }
+    // a repeated GET by digest of an image pushed here is answered without any API call
+    let before = stack.api_stats().await;
+    assert_eq!(get_oci(digest.clone()).await.unwrap().status(), 200);
+    assert_eq!(stack.api_stats().await, before);
     let r = client()
         .head(stack.url("/v2/demo/app/manifests/a"))
         .bearer_auth(VIEWER)

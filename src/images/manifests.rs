@@ -34,6 +34,18 @@ fn blob_unknown(msg: String) -> RegistryError {
     RegistryError::new(Code::ManifestBlobUnknown, msg)
 }
 
+/// The stored manifest as the answer, if the client's `Accept` allows its media type.
+fn negotiated(stored: &Stored, digest: &str, accept: &[&str]) -> Result<Local, RegistryError> {
+    if !negotiate::accepts(accept, &stored.media_type) {
+        return Err(manifest_unknown(format!(
+            "the manifest is {}, but the Accept header does not allow it (accepted: {})",
+            stored.media_type,
+            accept.join(", ")
+        )));
+    }
+    Ok(answer(stored, digest))
+}
+
 fn answer(stored: &Stored, digest: &str) -> Local {
     Local {
         status: 200,
@@ -53,6 +65,16 @@ impl Images {
         reference: &Reference,
         accept: &[&str],
     ) -> Result<Local, RegistryError> {
+        // By digest, an image pushed to this repository needs no image stream lookup: with the
+        // manifest cached, such a GET makes no API call at all.
+        if let Reference::Digest(d) = reference {
+            let digest = d.to_string();
+            if let Some(stored) = self.load(&digest).await? {
+                if stored.pushed_to(repo) {
+                    return negotiated(&stored, &digest, accept);
+                }
+            }
+        }
         let stream = self.stream(repo).await?;
         let digest = match reference {
             Reference::Tag(tag) => {
@@ -70,14 +92,7 @@ impl Images {
             .member(repo, stream.as_ref().map(|(s, _)| s), &digest)
             .await?
             .ok_or_else(|| manifest_unknown(format!("{digest} is not an image of {repo}")))?;
-        if !negotiate::accepts(accept, &stored.media_type) {
-            return Err(manifest_unknown(format!(
-                "the manifest is {}, but the Accept header does not allow it (accepted: {})",
-                stored.media_type,
-                accept.join(", ")
-            )));
-        }
-        Ok(answer(&stored, &digest))
+        negotiated(&stored, &digest, accept)
     }
 
     pub(super) async fn put_manifest(
