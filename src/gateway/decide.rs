@@ -174,18 +174,14 @@ impl Decider {
         origin: &Origin,
         accesses: &[Access],
     ) -> Result<Option<Token>, RegistryError> {
+        let e = match creds {
+            Ok(Credentials::Token(t)) => return Ok(Some(t)),
+            Ok(Credentials::Anonymous) => return Ok(None),
+            Ok(Credentials::Missing) => CredentialError::Required,
+            Err(e) => e,
+        };
         let realm = self.token_realm(origin);
-        match creds {
-            Ok(Credentials::Token(t)) => Ok(Some(t)),
-            Ok(Credentials::Anonymous) => Ok(None),
-            Ok(Credentials::Missing) => Err(challenge::credentials(
-                &CredentialError::Required,
-                &self.realm,
-                &realm,
-                accesses,
-            )),
-            Err(e) => Err(challenge::credentials(&e, &self.realm, &realm, accesses)),
-        }
+        Err(challenge::credentials(&e, &self.realm, &realm, accesses))
     }
 
     /// Routes that are authorized but not (yet) served by this gateway.
