@@ -10,7 +10,8 @@
 //! * [`gateway`] is the only module that knows pingora: it answers locally or streams to the
 //!   upstream registry;
 //! * [`cluster`] is the embedded OpenShift API subset, served over real HTTP;
-//! * [`error`] is the registry JSON error envelope, in one place.
+//! * [`error`] is the registry JSON error envelope, in one place;
+//! * [`kubernetes`] holds the Kubernetes value formats (quantities, timestamps) both sides use.
 
 pub mod audit;
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod images;
+pub mod kubernetes;
 pub mod log_writer;
 pub mod manifest;
 pub mod memory;

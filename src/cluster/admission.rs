@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use super::quantity::{format_quantity, Format, Quantity};
+use crate::kubernetes::quantity::{format_quantity, Format, Quantity};
 
 /// LimitRange item type limiting a single image.
 pub const LIMIT_TYPE_IMAGE: &str = "openshift.io/Image";

@@ -23,7 +23,6 @@ mod api;
 pub mod identity;
 pub mod images;
 pub mod policy;
-pub mod quantity;
 pub mod rbac;
 mod store;
 
@@ -34,7 +33,6 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use policy::PolicyError;
-pub use quantity::parse_quantity;
 pub use store::StoreError;
 
 use admission::{LimitRange, ResourceQuota};

@@ -64,10 +64,10 @@ use super::admission::{known_limit_resources, LimitItem, LimitRange, ResourceQuo
 use super::identity::{
     parse_token_hash, service_account_username, TokenHash, TokenStore, UserInfo,
 };
-use super::quantity::Quantity;
 use super::rbac::{
     builtin_role_names, valid_name, valid_segment, Authorizer, Binding, Role, Rule, Subject,
 };
+use crate::kubernetes::Quantity;
 
 /// Error loading a policy. `Display` is a single line naming the offending key or entry.
 #[derive(Debug, thiserror::Error)]

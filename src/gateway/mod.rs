@@ -549,7 +549,7 @@ impl ProxyHttp for Gateway {
                     .map(|a| a.ip().to_string())
                     .unwrap_or_default();
                 audit.record(&crate::audit::Event {
-                    time: crate::cluster::images::rfc3339(std::time::SystemTime::now()),
+                    time: crate::kubernetes::rfc3339(std::time::SystemTime::now()),
                     user: &ctx.caller.who,
                     action,
                     namespace: repo_ref.map(|r| r.namespace.as_str()).unwrap_or(""),

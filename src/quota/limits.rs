@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::cluster::parse_quantity;
+use crate::kubernetes::parse_quantity;
 
 /// The quota resource the namespace storage limit is expressed in.
 pub const STORAGE_RESOURCE: &str = "openshift.io/image-storage";

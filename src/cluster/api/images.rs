@@ -26,14 +26,14 @@ use crate::cluster::admission::{
 use crate::cluster::identity::UserInfo;
 use crate::cluster::images::{
     added_storage, decode_continue, encode_continue, image_stream_image, image_stream_layers,
-    image_stream_tag, load_closure, namespace_usage, nullable, parse_label_selector, rfc3339,
+    image_stream_tag, load_closure, namespace_usage, nullable, parse_label_selector,
     selector_matches, valid_digest, valid_tag, validate_stream_name, Image, ImageStream,
     NamedTagEventList, ObjectMeta, Requirement, IMAGE_API_VERSION, TAG_PATTERN,
 };
-use crate::cluster::quantity::Quantity;
 use crate::cluster::rbac::{ResourceAttributes, IMAGE_GROUP};
 use crate::cluster::store::{stream_key, Listed, Page, StoreError, Txn};
 use crate::cluster::{Cluster, Kind};
+use crate::kubernetes::{rfc3339, Quantity};
 
 const BASE: &str = "/apis/image.openshift.io/v1";
 const IMAGE_VERSIONS: &[&str] = &[IMAGE_API_VERSION, "v1"];
