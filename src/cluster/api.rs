@@ -253,6 +253,17 @@ fn decode<T: DeserializeOwned>(
     Ok((obj, meta))
 }
 
+/// Read a request body and decode it as a `kind` object of one of `api_versions`.
+pub(super) async fn read_object<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    kind: &str,
+    api_versions: &[&str],
+) -> Result<T, ApiError> {
+    let bytes = read_body(headers, body).await?;
+    Ok(decode(&bytes, kind, api_versions)?.0)
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TypeMeta {
@@ -640,6 +651,21 @@ fn may_review_self(cluster: &Cluster, caller: &UserInfo, namespace: &str) -> boo
 
 const K8S_AUTHZ_V1: &[&str] = &["authorization.k8s.io/v1"];
 
+/// A cluster-scoped review: the authenticated caller, allowed to create `resource`, and the
+/// review it sent.
+async fn cluster_review(
+    cluster: &Cluster,
+    headers: &HeaderMap,
+    body: Body,
+    kind: &str,
+    resource: &str,
+) -> Result<(UserInfo, ReviewBody), ApiError> {
+    let caller = authenticate(cluster, headers)?;
+    check_create(cluster, &caller, resource, K8S_AUTHZ_GROUP, "")?;
+    let review = read_object(headers, body, kind, K8S_AUTHZ_V1).await?;
+    Ok((caller, review))
+}
+
 async fn self_subject_access_review(
     State(cluster): State<Shared>,
     headers: HeaderMap,
@@ -647,16 +673,8 @@ async fn self_subject_access_review(
 ) -> ApiResult {
     const KIND: &str = "SelfSubjectAccessReview";
     cluster.count(Kind::SelfSubjectAccessReviews);
-    let caller = authenticate(&cluster, &headers)?;
-    check_create(
-        &cluster,
-        &caller,
-        "selfsubjectaccessreviews",
-        K8S_AUTHZ_GROUP,
-        "",
-    )?;
-    let bytes = read_body(&headers, body).await?;
-    let (review, _): (ReviewBody, _) = decode(&bytes, KIND, K8S_AUTHZ_V1)?;
+    let (caller, review) =
+        cluster_review(&cluster, &headers, body, KIND, "selfsubjectaccessreviews").await?;
     let mut spec = review.spec;
     let req = spec.request(KIND, true)?;
     let status = ReviewStatus::from(cluster.authorize(&caller, &req));
@@ -675,16 +693,8 @@ async fn subject_access_review(
 ) -> ApiResult {
     const KIND: &str = "SubjectAccessReview";
     cluster.count(Kind::SubjectAccessReviews);
-    let caller = authenticate(&cluster, &headers)?;
-    check_create(
-        &cluster,
-        &caller,
-        "subjectaccessreviews",
-        K8S_AUTHZ_GROUP,
-        "",
-    )?;
-    let bytes = read_body(&headers, body).await?;
-    let (review, _): (ReviewBody, _) = decode(&bytes, KIND, K8S_AUTHZ_V1)?;
+    let (_, review) =
+        cluster_review(&cluster, &headers, body, KIND, "subjectaccessreviews").await?;
     let spec = review.spec;
     let req = spec.request(KIND, true)?;
     spec.require_subject(KIND)?;
@@ -701,8 +711,7 @@ async fn local_subject_access_review(
     const KIND: &str = "LocalSubjectAccessReview";
     cluster.count(Kind::LocalSubjectAccessReviews);
     let caller = authenticate(&cluster, &headers)?;
-    let bytes = read_body(&headers, body).await?;
-    let (review, _): (ReviewBody, _) = decode(&bytes, KIND, K8S_AUTHZ_V1)?;
+    let review: ReviewBody = read_object(&headers, body, KIND, K8S_AUTHZ_V1).await?;
     if let Some(meta) = &review.metadata {
         if !meta.namespace.is_empty() && meta.namespace != ns {
             return Err(ApiError::bad_request(

@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{authenticate, check, created, decode, read_body, ApiError, ApiResult, Shared};
+use super::{authenticate, check, created, read_object, ApiError, ApiResult, Shared};
 use crate::cluster::admission::{
     check_image_size, check_image_storage_quota, check_stream_quota, check_stream_usage,
     limits_image_storage, quota_used, LimitRange, NamespaceUsage, StreamUsage,
@@ -530,8 +530,7 @@ async fn create_stream(
 ) -> ApiResult {
     const KIND: &str = "ImageStream";
     admit_stream(&cluster, &headers, "create", "", &ns, "")?;
-    let bytes = read_body(&headers, body).await?;
-    let (input, _): (ImageStream, _) = decode(&bytes, KIND, IMAGE_VERSIONS)?;
+    let input: ImageStream = read_object(&headers, body, KIND, IMAGE_VERSIONS).await?;
     same_namespace(&input.metadata, &ns)?;
     let name = input.metadata.name.clone();
     if name.is_empty() {
@@ -674,8 +673,7 @@ async fn update_stream_status(
 ) -> ApiResult {
     const KIND: &str = "ImageStream";
     admit_stream(&cluster, &headers, "update", "status", &ns, &name)?;
-    let bytes = read_body(&headers, body).await?;
-    let (input, _): (ImageStream, _) = decode(&bytes, KIND, IMAGE_VERSIONS)?;
+    let input: ImageStream = read_object(&headers, body, KIND, IMAGE_VERSIONS).await?;
     same_namespace(&input.metadata, &ns)?;
     if !input.metadata.name.is_empty() && input.metadata.name != name {
         return Err(ApiError::bad_request(format!(
@@ -771,8 +769,7 @@ async fn create_mapping(
     const RESOURCE: &str = "imagestreammappings";
     cluster.count(Kind::ImageStreamMappings);
     admit(&cluster, &headers, "create", RESOURCE, "", &ns, "")?;
-    let bytes = read_body(&headers, body).await?;
-    let (mapping, _): (MappingBody, _) = decode(&bytes, KIND, IMAGE_VERSIONS)?;
+    let mapping: MappingBody = read_object(&headers, body, KIND, IMAGE_VERSIONS).await?;
     same_namespace(&mapping.metadata, &ns)?;
     let is = mapping.metadata.name.clone();
     if is.is_empty() {
@@ -862,8 +859,7 @@ async fn create_image(State(cluster): State<Shared>, headers: HeaderMap, body: B
     const KIND: &str = "Image";
     cluster.count(Kind::Images);
     admit(&cluster, &headers, "create", "images", "", "", "")?;
-    let bytes = read_body(&headers, body).await?;
-    let (image, _): (Image, _) = decode(&bytes, KIND, IMAGE_VERSIONS)?;
+    let image: Image = read_object(&headers, body, KIND, IMAGE_VERSIONS).await?;
     let digest = image.metadata.name.clone();
     if digest.is_empty() {
         return Err(ApiError::field_invalid(
