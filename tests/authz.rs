@@ -13,25 +13,29 @@ use serde_json::Value;
 const BLOB: &str =
     "/v2/public/x/blobs/sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-fn client() -> reqwest::Client {
-    reqwest::Client::new()
-}
-
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
+/// Status, registry error code and `WWW-Authenticate` challenge of an answer.
 async fn error_code(resp: reqwest::Response) -> (StatusCode, String, Option<String>) {
-    let status = resp.status();
     let challenge = resp
         .headers()
         .get("www-authenticate")
         .map(|v| v.to_str().unwrap().to_string());
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let (status, code, _) = error_of(resp).await;
+    (status, code, challenge)
+}
+
+/// The challenge of a denied request.
+const ACCESS_DENIED: &str = r#"Basic realm=openshift,error="access denied""#;
+
+/// What [`error_code`] gives for a 401 `UNAUTHORIZED` with `challenge`.
+fn unauthorized(challenge: &str) -> (StatusCode, String, Option<String>) {
     (
-        status,
-        body["errors"][0]["code"].as_str().unwrap_or("").to_string(),
-        challenge,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED".into(),
+        Some(challenge.into()),
     )
 }
 
@@ -53,23 +57,10 @@ fn seed(stack: &Stack, repo: &str, token: &str) -> String {
 async fn denials_are_401_with_basic_access_denied() {
     let stack = Stack::start();
     seed(&stack, "secret/app", SECRET_OWNER);
-    let denied = r#"Basic realm=openshift,error="access denied""#;
 
     // pull without permission
-    let r = client()
-        .get(stack.url("/v2/secret/app/tags/list"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        error_code(r).await,
-        (
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED".into(),
-            Some(denied.into())
-        )
-    );
+    let r = stack.get("/v2/secret/app/tags/list", VIEWER).await;
+    assert_eq!(error_code(r).await, unauthorized(ACCESS_DENIED));
     let back = tempfile::tempdir().unwrap();
     let (ok, out) = pull(
         &stack,
@@ -80,20 +71,8 @@ async fn denials_are_401_with_basic_access_denied() {
     assert!(!ok && out.to_lowercase().contains("unauthorized"), "{out}");
 
     // push with a pull-only token
-    let r = client()
-        .post(stack.url("/v2/demo/app/blobs/uploads/"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        error_code(r).await,
-        (
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED".into(),
-            Some(denied.into())
-        )
-    );
+    let r = stack.post("/v2/demo/app/blobs/uploads/", VIEWER).await;
+    assert_eq!(error_code(r).await, unauthorized(ACCESS_DENIED));
     let src = tempfile::tempdir().unwrap();
     oci_image(src.path(), "v1", 9, &[1000]);
     let (ok, out) = push(
@@ -105,12 +84,7 @@ async fn denials_are_401_with_basic_access_denied() {
     assert!(!ok, "{out}");
 
     // anonymous push into a public (pull-only) namespace
-    let r = client()
-        .post(stack.url("/v2/public/app/blobs/uploads/"))
-        .header("Authorization", "Bearer anonymous")
-        .send()
-        .await
-        .unwrap();
+    let r = stack.post("/v2/public/app/blobs/uploads/", ANONYMOUS).await;
     assert_eq!(error_code(r).await.0, StatusCode::UNAUTHORIZED);
     let (ok, out) = push(&stack, src.path(), "public/app", "--dest-no-creds");
     assert!(!ok, "{out}");
@@ -125,12 +99,7 @@ async fn denials_are_401_with_basic_access_denied() {
         .join("docker/registry/v2/repositories/public")
         .exists());
     // an unknown token is denied, not an error
-    let r = client()
-        .get(stack.url("/v2/public/app/tags/list"))
-        .bearer_auth("no-such-token")
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/public/app/tags/list", "no-such-token").await;
     assert_eq!(error_code(r).await.0, StatusCode::UNAUTHORIZED);
 }
 
@@ -138,20 +107,19 @@ async fn denials_are_401_with_basic_access_denied() {
 async fn challenges_base_and_token_endpoint() {
     let stack = Stack::start();
     let c = client();
+    let basic = async |path: &str, user: &str, password: &str| {
+        c.get(stack.url(path))
+            .basic_auth(user, Some(password))
+            .send()
+            .await
+            .unwrap()
+    };
     // no credentials: Bearer challenge with the token realm derived from the request
     let r = c.get(stack.url("/v2/")).send().await.unwrap();
     let realm = format!(r#"Bearer realm="http://{}/openshift/token""#, stack.host());
-    assert_eq!(
-        error_code(r).await,
-        (StatusCode::UNAUTHORIZED, "UNAUTHORIZED".into(), Some(realm))
-    );
+    assert_eq!(error_code(r).await, unauthorized(&realm));
     // valid token (Basic, user name ignored) → 200 {}
-    let r = c
-        .get(stack.url("/v2/"))
-        .basic_auth("whoever", Some(DEV))
-        .send()
-        .await
-        .unwrap();
+    let r = basic("/v2/", "whoever", DEV).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.headers()["docker-distribution-api-version"],
@@ -159,24 +127,11 @@ async fn challenges_base_and_token_endpoint() {
     );
     assert_eq!(r.text().await.unwrap(), "{}");
     // anonymous → 200
-    let r = c
-        .get(stack.url("/v2/"))
-        .header("Authorization", "Bearer anonymous")
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/", ANONYMOUS).await;
     assert_eq!(r.status(), 200);
     // invalid token → Basic access denied
-    let r = c
-        .get(stack.url("/v2/"))
-        .bearer_auth("bogus")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        error_code(r).await.2.as_deref(),
-        Some(r#"Basic realm=openshift,error="access denied""#)
-    );
+    let r = stack.get("/v2/", "bogus").await;
+    assert_eq!(error_code(r).await.2.as_deref(), Some(ACCESS_DENIED));
 
     // token endpoint
     let r = c.get(stack.url("/openshift/token")).send().await.unwrap();
@@ -184,36 +139,16 @@ async fn challenges_base_and_token_endpoint() {
         r.json::<Value>().await.unwrap(),
         serde_json::json!({"token":"anonymous","access_token":"anonymous"})
     );
-    let r = c
-        .get(stack.url("/openshift/token?scope=repository:demo/app:pull"))
-        .basic_auth("u", Some(DEV))
-        .send()
-        .await
-        .unwrap();
+    let r = basic("/openshift/token?scope=repository:demo/app:pull", "u", DEV).await;
     assert_eq!(
         r.json::<Value>().await.unwrap(),
         serde_json::json!({"token":DEV,"access_token":DEV})
     );
-    let r = c
-        .get(stack.url("/openshift/token"))
-        .basic_auth("u", Some("bogus"))
-        .send()
-        .await
-        .unwrap();
+    let r = basic("/openshift/token", "u", "bogus").await;
     assert_eq!(r.status(), 401);
-    let r = c
-        .get(stack.url("/openshift/token"))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/openshift/token", DEV).await;
     assert_eq!(r.status(), 401);
-    let r = c
-        .get(stack.url("/openshift/token?scope=repository:a/b/c:pull"))
-        .basic_auth("u", Some(DEV))
-        .send()
-        .await
-        .unwrap();
+    let r = basic("/openshift/token?scope=repository:a/b/c:pull", "u", DEV).await;
     assert_eq!(r.status(), 400);
     // health is public
     assert_eq!(
@@ -302,7 +237,7 @@ async fn bad_input_gets_the_documented_codes() {
     ];
     for (p, code) in names {
         // even with good credentials, and before anything else happens
-        let r = c.get(stack.url(&p)).bearer_auth(DEV).send().await.unwrap();
+        let r = stack.get(&p, DEV).await;
         assert_eq!(error_code(r).await.1, code, "{p}");
         let r = c.get(stack.url(&p)).send().await.unwrap();
         let (st, got, _) = error_code(r).await;
@@ -313,12 +248,7 @@ async fn bad_input_gets_the_documented_codes() {
         );
     }
     // wrong method
-    let r = c
-        .delete(stack.url("/v2/_catalog"))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.delete("/v2/_catalog", DEV).await;
     assert_eq!(error_code(r).await.1, "UNSUPPORTED");
 }
 
@@ -351,43 +281,22 @@ async fn parallel_pulls_cause_one_review_per_access() {
 #[tokio::test]
 async fn api_down_fails_closed_with_503() {
     let mut stack = Stack::start();
-    let c = client();
     // warm the cache for one token
-    let r = c
-        .head(stack.url(BLOB))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.head(BLOB, DEV).await;
     assert_ne!(r.status(), 503);
     stack.cluster.kill();
     for token in [VIEWER, READER_ALL] {
-        let r = c
-            .get(stack.url("/v2/demo/app/tags/list"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+        let r = stack.get("/v2/demo/app/tags/list", token).await;
         let (st, code, _) = error_code(r).await;
         assert_eq!(
             (st, code.as_str()),
             (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
         );
     }
-    let r = c
-        .get(stack.url("/v2/"))
-        .bearer_auth(PRUNER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/", PRUNER).await;
     assert_eq!(r.status(), 503);
     // a still-valid cached allow keeps working
-    let r = c
-        .head(stack.url(BLOB))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.head(BLOB, DEV).await;
     assert_ne!(r.status(), 503);
     assert_ne!(r.status(), 401);
 }
@@ -411,25 +320,20 @@ async fn mount_from_unreadable_namespace_becomes_a_plain_upload() {
         .to_string();
 
     // the developer may push to demo but not read secret: the mount is ignored
-    let r = client()
-        .post(stack.url(&format!(
-            "/v2/demo/app/blobs/uploads/?mount={layer}&from=secret/app"
-        )))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack
+        .post(
+            &format!("/v2/demo/app/blobs/uploads/?mount={layer}&from=secret/app"),
+            DEV,
+        )
+        .await;
     assert_eq!(
         r.status(),
         202,
         "a refused mount must start a normal upload"
     );
-    let r = client()
-        .head(stack.url(&format!("/v2/demo/app/blobs/{layer}")))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack
+        .head(&format!("/v2/demo/app/blobs/{layer}"), DEV)
+        .await;
     assert_eq!(
         r.status(),
         404,
@@ -437,47 +341,26 @@ async fn mount_from_unreadable_namespace_becomes_a_plain_upload() {
     );
 
     // a reader of secret who may push to demo gets the mount
-    let r = client()
-        .post(stack.url(&format!(
-            "/v2/demo/app2/blobs/uploads/?mount={layer}&from=secret/app"
-        )))
-        .bearer_auth(READER_ALL)
-        .send()
-        .await
-        .unwrap();
+    let r = stack
+        .post(
+            &format!("/v2/demo/app2/blobs/uploads/?mount={layer}&from=secret/app"),
+            READER_ALL,
+        )
+        .await;
     assert_eq!(r.status(), 201);
-    assert!(r.headers()["location"]
-        .to_str()
-        .unwrap()
-        .contains("/v2/demo/app2/blobs/"));
+    assert!(location(&r).contains("/v2/demo/app2/blobs/"));
 }
 
 #[tokio::test]
 async fn legacy_oapi_reviews() {
     let stack = Stack::start_with("review_api = \"legacy\"");
     seed(&stack, "public/legacy", DEV);
-    let c = client();
-    let r = c
-        .get(stack.url("/v2/public/legacy/tags/list"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/public/legacy/tags/list", VIEWER).await;
     assert_eq!(r.status(), 200);
-    let r = c
-        .get(stack.url("/v2/secret/x/tags/list"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/secret/x/tags/list", VIEWER).await;
     assert_eq!(r.status(), 401);
     // anonymous: the review is refused for system:anonymous, the gateway asks on its behalf
-    let r = c
-        .get(stack.url("/v2/public/legacy/tags/list"))
-        .header("Authorization", "Bearer anonymous")
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/public/legacy/tags/list", ANONYMOUS).await;
     assert_eq!(r.status(), 200);
     let stats = stack.api_stats().await;
     assert!(

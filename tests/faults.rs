@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::stream;
+use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -61,30 +62,8 @@ fn stop_process(pid: u32) {
     }
 }
 
-/// Every request of these tests is bounded.
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-/// Status, registry error code and message of an answer.
-async fn error_of(r: reqwest::Response) -> (u16, String, String) {
-    let status = r.status().as_u16();
-    let body: Value = r.json().await.unwrap_or(Value::Null);
-    (
-        status,
-        body["errors"][0]["code"].as_str().unwrap_or("").to_string(),
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap_or("")
-            .to_string(),
-    )
-}
-
 /// Upload a blob in one request (`POST ?digest=` with the body); returns its digest.
-async fn upload_blob(stack: &Stack, repo: &str, data: &[u8]) -> String {
+async fn post_blob(stack: &Stack, repo: &str, data: &[u8]) -> String {
     let digest = digest_of(data);
     let r = client()
         .post(stack.url(&format!("/v2/{repo}/blobs/uploads/?digest={digest}")))
@@ -98,32 +77,11 @@ async fn upload_blob(stack: &Stack, repo: &str, data: &[u8]) -> String {
     digest
 }
 
-/// GET a blob through the gateway with `token`; (status, body).
-async fn get_blob(stack: &Stack, repo: &str, digest: &str, token: &str) -> (u16, Vec<u8>) {
-    let r = client()
-        .get(stack.url(&format!("/v2/{repo}/blobs/{digest}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let st = r.status().as_u16();
-    (st, r.bytes().await.unwrap().to_vec())
-}
-
 /// Docker's upload: POST, one chunked PATCH without a length, PUT `?digest=`; returns the
 /// status of the final PUT (after checking the PATCH was accepted).
 async fn docker_upload(stack: &Stack, repo: &str, data: &[u8]) -> u16 {
     let loc = start_upload(stack, repo, DEV).await;
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        data.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
-    let r = client()
-        .patch(&loc)
-        .bearer_auth(DEV)
-        .header("Content-Type", "application/octet-stream")
-        .body(reqwest::Body::wrap_stream(stream::iter(chunks)))
-        .send()
-        .await
-        .unwrap();
+    let r = patch_chunked(&loc, data, 64 * 1024, DEV).await;
     if r.status() != 202 {
         let st = r.status().as_u16();
         eprintln!(
@@ -132,24 +90,40 @@ async fn docker_upload(stack: &Stack, repo: &str, data: &[u8]) -> u16 {
         );
         return st;
     }
-    let loc = r.headers()["location"].to_str().unwrap().to_string();
-    let r = client()
-        .put(with_digest(&loc, &digest_of(data)))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = finish_upload(&location(&r), &digest_of(data), DEV).await;
     r.status().as_u16()
 }
 
-async fn status_of(stack: &Stack, path: &str) -> u16 {
-    client()
-        .get(stack.url(path))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+/// A streamed body (chunked, no length) of `data` in 64 KiB pieces: the first 2 MiB at once,
+/// then one piece every `pause`; `sent` follows how many bytes the stream has yielded.
+fn trickle(data: &[u8], pause: Duration, sent: Arc<AtomicUsize>) -> reqwest::Body {
+    let data: Arc<[u8]> = data.into();
+    reqwest::Body::wrap_stream(stream::unfold(0usize, move |off| {
+        let (data, sent) = (data.clone(), sent.clone());
+        async move {
+            if off >= data.len() {
+                return None;
+            }
+            if off >= 2 * MIB {
+                tokio::time::sleep(pause).await;
+            }
+            let end = (off + 64 * 1024).min(data.len());
+            sent.store(end, Ordering::SeqCst);
+            Some((Ok::<_, std::io::Error>(data[off..end].to_vec()), end))
+        }
+    }))
+}
+
+/// A GET of the blob `data` in `repo` with `token` answers 200 with exactly `data`.
+async fn assert_blob_served(stack: &Stack, repo: &str, data: &[u8], token: &str) {
+    let (st, body) = get_blob(stack, repo, &digest_of(data), token).await;
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        body == data,
+        "the blob served from {repo} differs ({} of {} bytes)",
+        body.len(),
+        data.len()
+    );
 }
 
 fn assert_gateway_alive(stack: &mut Stack) {
@@ -251,7 +225,7 @@ async fn registry_killed_mid_blob_download_then_the_blob_is_served_again() {
     let _serial = shared().await;
     let mut stack = Stack::start();
     let data = noise(101, 64 * MIB);
-    let digest = upload_blob(&stack, "demo/big", &data).await;
+    let digest = post_blob(&stack, "demo/big", &data).await;
 
     // (whether the bytes before the cut are all the blob's: the next test)
     kill_registry_mid_download(&mut stack, "demo/big", &digest, &data).await;
@@ -261,10 +235,7 @@ async fn registry_killed_mid_blob_download_then_the_blob_is_served_again() {
     assert_eq!(st, 503);
 
     stack.restart_registry();
-    let (st, body) = get_blob(&stack, "demo/big", &digest, DEV).await;
-    assert_eq!(st, 200);
-    assert_eq!(body.len(), data.len());
-    assert!(body == data, "the blob served after the restart differs");
+    assert_blob_served(&stack, "demo/big", &data, DEV).await;
     // and again, on a pooled connection
     let (st, body) = get_blob(&stack, "demo/big", &digest, DEV).await;
     assert_eq!((st, digest_of(&body)), (200, digest));
@@ -276,7 +247,7 @@ async fn a_download_cut_by_the_registry_dying_carries_only_blob_bytes() {
     let _serial = shared().await;
     let mut stack = Stack::start();
     let data = noise(110, 64 * MIB);
-    let digest = upload_blob(&stack, "demo/cut", &data).await;
+    let digest = post_blob(&stack, "demo/cut", &data).await;
     let foreign = kill_registry_mid_download(&mut stack, "demo/cut", &digest, &data).await;
     let errors: Vec<String> = stack
         .gateway_log()
@@ -300,37 +271,17 @@ async fn registry_killed_mid_chunked_patch_then_a_new_upload_works() {
     let _serial = shared().await;
     let mut stack = Stack::start();
     let data = noise(102, 24 * MIB);
-    let digest = digest_of(&data);
     let loc = start_upload(&stack, "demo/patch", DEV).await;
 
     // docker's single chunked PATCH: 2 MiB at once, then 64 KiB every 20 ms (at most ~8 s)
     let sent = Arc::new(AtomicUsize::new(0));
-    let chunk = 64 * 1024;
-    let body = {
-        let data = data.clone();
-        let sent = sent.clone();
-        stream::unfold(0usize, move |off| {
-            let data = data.clone();
-            let sent = sent.clone();
-            async move {
-                if off >= data.len() {
-                    return None;
-                }
-                if off >= 2 * MIB {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                let end = (off + chunk).min(data.len());
-                sent.store(end, Ordering::SeqCst);
-                Some((Ok::<_, std::io::Error>(data[off..end].to_vec()), end))
-            }
-        })
-    };
+    let body = trickle(&data, Duration::from_millis(20), sent.clone());
     let c = client();
     let patch = tokio::spawn(async move {
         c.patch(&loc)
             .bearer_auth(DEV)
             .header("Content-Type", "application/octet-stream")
-            .body(reqwest::Body::wrap_stream(body))
+            .body(body)
             .send()
             .await
     });
@@ -352,7 +303,7 @@ async fn registry_killed_mid_chunked_patch_then_a_new_upload_works() {
             let (st, code, msg) = error_of(r).await;
             eprintln!("PATCH answered {st} {code} {msg:?} after {took:?}, {at} bytes sent");
             assert!(
-                st >= 500,
+                st.as_u16() >= 500,
                 "the PATCH succeeded ({st}) although the registry died"
             );
             assert_eq!(code, "UNAVAILABLE", "{msg}");
@@ -372,9 +323,7 @@ async fn registry_killed_mid_chunked_patch_then_a_new_upload_works() {
 
     stack.restart_registry();
     assert_eq!(docker_upload(&stack, "demo/patch", &data).await, 201);
-    let (st, back) = get_blob(&stack, "demo/patch", &digest, DEV).await;
-    assert_eq!(st, 200);
-    assert!(back == data, "the blob uploaded after the restart differs");
+    assert_blob_served(&stack, "demo/patch", &data, DEV).await;
 }
 
 // 3. ------------------------------------------------------------------------------------------
@@ -384,18 +333,13 @@ async fn registry_down_is_503_unavailable_and_readyz_follows() {
     let _serial = shared().await;
     let mut stack = Stack::start();
     let data = noise(103, 100_000);
-    let digest = upload_blob(&stack, "demo/down", &data).await;
+    let digest = post_blob(&stack, "demo/down", &data).await;
     let blob = format!("/v2/demo/down/blobs/{digest}");
     assert_eq!(status_of(&stack, "/readyz").await, 200);
 
     stack.registry.kill();
     let t = Instant::now();
-    let r = client()
-        .get(stack.url(&blob))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get(&blob, DEV).await;
     assert_eq!(
         r.headers()["docker-distribution-api-version"],
         "registry/2.0"
@@ -405,26 +349,20 @@ async fn registry_down_is_503_unavailable_and_readyz_follows() {
         .unwrap()
         .starts_with("application/json"));
     let (st, code, msg) = error_of(r).await;
-    assert_eq!((st, code.as_str()), (503, "UNAVAILABLE"), "{msg}");
+    assert_eq!(
+        (st, code.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+        "{msg}"
+    );
     assert!(
         msg.contains("upstream registry is unavailable") && msg.contains("try again later"),
         "{msg}"
     );
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     // HEAD and an upload start too
-    let r = client()
-        .head(stack.url(&blob))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.head(&blob, DEV).await;
     assert_eq!(r.status(), 503);
-    let r = client()
-        .post(stack.url("/v2/demo/down/blobs/uploads/"))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.post("/v2/demo/down/blobs/uploads/", DEV).await;
     assert_eq!(error_of(r).await.1, "UNAVAILABLE");
     // readiness says why; liveness and the locally answered base stay up
     let r = client().get(stack.url("/readyz")).send().await.unwrap();
@@ -432,25 +370,13 @@ async fn registry_down_is_503_unavailable_and_readyz_follows() {
     let text = r.text().await.unwrap();
     assert!(text.contains("upstream"), "{text}");
     assert_eq!(status_of(&stack, "/healthz").await, 200);
-    let r = client()
-        .get(stack.url("/v2/"))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/", DEV).await;
     assert_eq!(r.status(), 200);
 
     stack.restart_registry();
-    let (st, body) = get_blob(&stack, "demo/down", &digest, DEV).await;
-    assert_eq!(st, 200);
-    assert!(body == data);
+    assert_blob_served(&stack, "demo/down", &data, DEV).await;
     assert_eq!(status_of(&stack, "/readyz").await, 200);
-    let r = client()
-        .post(stack.url("/v2/demo/down/blobs/uploads/"))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.post("/v2/demo/down/blobs/uploads/", DEV).await;
     assert_eq!(r.status(), 202);
 }
 
@@ -463,7 +389,7 @@ async fn api_stopped_times_out_to_503_and_api_killed_is_503_until_restarted() {
     let data = noise(104, 50_000);
     let mut digest = String::new();
     for repo in ["demo/f1", "demo/f2", "demo/f3"] {
-        digest = upload_blob(&stack, repo, &data).await;
+        digest = post_blob(&stack, repo, &data).await;
     }
     let blob = |repo: &str| format!("/v2/{repo}/blobs/{digest}");
     // a cached allow for DEV on demo/f3 (pull)
@@ -473,23 +399,13 @@ async fn api_stopped_times_out_to_503_and_api_killed_is_503_until_restarted() {
     let pid = stack.cluster.child.id();
     stop_process(pid);
     let t = Instant::now();
-    let r = client()
-        .get(stack.url(&blob("demo/f1")))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get(&blob("demo/f1"), VIEWER).await;
     let took = t.elapsed();
     let (st, code, msg) = error_of(r).await;
     let stopped_result = (st, code.clone(), msg.clone(), took);
     // a token never seen before: /v2/ verifies it with the API
     let t = Instant::now();
-    let base = client()
-        .get(stack.url("/v2/"))
-        .bearer_auth(READER_ALL)
-        .send()
-        .await
-        .unwrap();
+    let base = stack.get("/v2/", READER_ALL).await;
     let base_took = t.elapsed();
     let (base_st, base_code, _) = error_of(base).await;
     // what does not need the API keeps working meanwhile
@@ -503,13 +419,20 @@ async fn api_stopped_times_out_to_503_and_api_killed_is_503_until_restarted() {
         "API stopped: blob {stopped_result:?}; /v2/ {base_st} {base_code} in {base_took:?}; \
          /readyz {ready} in {ready_took:?}"
     );
-    assert_eq!((st, code.as_str()), (503, "UNAVAILABLE"), "{msg}");
+    assert_eq!(
+        (st, code.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+        "{msg}"
+    );
     assert!(msg.contains("OpenShift API"), "{msg}");
     assert!(
         took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
         "{took:?}"
     );
-    assert_eq!((base_st, base_code.as_str()), (503, "UNAVAILABLE"));
+    assert_eq!(
+        (base_st, base_code.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
+    );
     assert!(base_took < Duration::from_secs(10), "{base_took:?}");
     assert_eq!(health, 200);
     assert_eq!(cached, 200, "a still-valid cached allow must keep working");
@@ -517,29 +440,21 @@ async fn api_stopped_times_out_to_503_and_api_killed_is_503_until_restarted() {
     assert!(ready_took < Duration::from_secs(10), "{ready_took:?}");
 
     // continued: the same requests work (failures were not cached)
-    let (st, body) = get_blob(&stack, "demo/f1", &digest, VIEWER).await;
-    assert_eq!(st, 200);
-    assert!(body == data);
-    let r = client()
-        .get(stack.url("/v2/"))
-        .bearer_auth(READER_ALL)
-        .send()
-        .await
-        .unwrap();
+    assert_blob_served(&stack, "demo/f1", &data, VIEWER).await;
+    let r = stack.get("/v2/", READER_ALL).await;
     assert_eq!(r.status(), 200);
     assert_eq!(status_of(&stack, "/readyz").await, 200);
 
     // --- the API dies
     stack.cluster.kill();
     let t = Instant::now();
-    let r = client()
-        .get(stack.url(&blob("demo/f2")))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get(&blob("demo/f2"), VIEWER).await;
     let (st, code, msg) = error_of(r).await;
-    assert_eq!((st, code.as_str()), (503, "UNAVAILABLE"), "{msg}");
+    assert_eq!(
+        (st, code.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+        "{msg}"
+    );
     assert!(msg.contains("OpenShift API"), "{msg}");
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert_eq!(status_of(&stack, "/readyz").await, 503);
@@ -547,17 +462,10 @@ async fn api_stopped_times_out_to_503_and_api_killed_is_503_until_restarted() {
     assert_eq!(get_blob(&stack, "demo/f1", &digest, VIEWER).await.0, 200);
 
     stack.restart_api();
-    let (st, body) = get_blob(&stack, "demo/f2", &digest, VIEWER).await;
-    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-    assert!(body == data);
+    assert_blob_served(&stack, "demo/f2", &data, VIEWER).await;
     assert_eq!(status_of(&stack, "/readyz").await, 200);
     // the image API (manifests, tags) works again too
-    let r = client()
-        .get(stack.url("/v2/demo/f2/tags/list"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/demo/f2/tags/list", VIEWER).await;
     assert_eq!(error_of(r).await.1, "NAME_UNKNOWN");
     assert_gateway_alive(&mut stack);
 }
@@ -621,19 +529,13 @@ async fn clients_disconnecting_mid_upload_do_not_hurt_the_gateway() {
     let mut stack =
         Stack::start_with("\n[overload]\nwrite_max_running = 1\nwrite_max_in_queue = 0\n");
     let data = noise(105, 8 * MIB);
-    let digest = digest_of(&data);
     for (chunked, reset) in [(true, false), (true, true), (false, false), (false, true)] {
         // a session may be refused for a moment while the last abandoned request winds down
         let deadline = Instant::now() + Duration::from_secs(10);
         let loc = loop {
-            let r = client()
-                .post(stack.url("/v2/demo/gone/blobs/uploads/"))
-                .bearer_auth(DEV)
-                .send()
-                .await
-                .unwrap();
+            let r = stack.post("/v2/demo/gone/blobs/uploads/", DEV).await;
             if r.status() == 202 {
-                break r.headers()["location"].to_str().unwrap().to_string();
+                break location(&r);
             }
             assert_eq!(r.status(), 429);
             assert!(
@@ -646,23 +548,13 @@ async fn clients_disconnecting_mid_upload_do_not_hurt_the_gateway() {
         assert_gateway_alive(&mut stack);
         assert_eq!(status_of(&stack, "/healthz").await, 200);
     }
-    let r = client()
-        .get(stack.url("/v2/"))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/", DEV).await;
     assert_eq!(r.status(), 200);
 
     // a complete upload of the same blob works (within a few seconds)
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let r = client()
-            .post(stack.url("/v2/demo/gone/blobs/uploads/"))
-            .bearer_auth(DEV)
-            .send()
-            .await
-            .unwrap();
+        let r = stack.post("/v2/demo/gone/blobs/uploads/", DEV).await;
         if r.status() == 202 {
             break;
         }
@@ -670,9 +562,7 @@ async fn clients_disconnecting_mid_upload_do_not_hurt_the_gateway() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(docker_upload(&stack, "demo/gone", &data).await, 201);
-    let (st, back) = get_blob(&stack, "demo/gone", &digest, DEV).await;
-    assert_eq!(st, 200);
-    assert!(back == data);
+    assert_blob_served(&stack, "demo/gone", &data, DEV).await;
     // each abandoned PATCH was logged as one request
     let log = stack.gateway_log();
     let patches = log
@@ -682,28 +572,31 @@ async fn clients_disconnecting_mid_upload_do_not_hurt_the_gateway() {
     assert!(patches >= 5, "{log}");
 }
 
+/// docker uploads `data` (2.5 MiB) to `repo` in `shared` (3 MiB quota) again: that works only
+/// once the earlier, `what` upload released its reservation; the blob is then served.
+async fn assert_reservation_released(stack: &Stack, repo: &str, data: &[u8], what: &str) {
+    let st = docker_upload(stack, repo, data).await;
+    assert_eq!(
+        st,
+        201,
+        "the {what} upload still holds its reservation:\n{}",
+        stack.gateway_log()
+    );
+    assert_blob_served(stack, repo, data, DEV).await;
+}
+
 #[tokio::test]
 async fn a_client_disconnecting_mid_upload_releases_its_quota_reservation() {
     let _serial = shared().await;
     // namespace `shared` has a 3 MiB `openshift.io/image-storage` quota and no images
     let mut stack = Stack::start();
     let data = noise(106, 2 * MIB + 512 * 1024);
-    let digest = digest_of(&data);
     let loc = start_upload(&stack, "shared/gone", DEV).await;
     abandon_patch(&stack, &loc, &data, 2 * MIB, true, false).await;
     assert_gateway_alive(&mut stack);
     tokio::time::sleep(Duration::from_millis(500)).await;
     // docker retries the layer with a new session: 2.5 MiB fit in the 3 MiB quota
-    let st = docker_upload(&stack, "shared/gone", &data).await;
-    assert_eq!(
-        st,
-        201,
-        "the abandoned upload still holds its reservation:\n{}",
-        stack.gateway_log()
-    );
-    let (st, back) = get_blob(&stack, "shared/gone", &digest, DEV).await;
-    assert_eq!(st, 200);
-    assert!(back == data);
+    assert_reservation_released(&stack, "shared/gone", &data, "abandoned").await;
 }
 
 #[tokio::test]
@@ -711,30 +604,14 @@ async fn an_upload_cut_by_the_registry_dying_releases_its_quota_reservation() {
     let _serial = shared().await;
     let mut stack = Stack::start();
     let data = noise(107, 2 * MIB + 512 * 1024);
-    let digest = digest_of(&data);
     let loc = start_upload(&stack, "shared/cut", DEV).await;
     // 2 MiB at once, then a trickle that the kill interrupts
-    let body = {
-        let data = data.clone();
-        stream::unfold(0usize, move |off| {
-            let data = data.clone();
-            async move {
-                if off >= data.len() {
-                    return None;
-                }
-                if off >= 2 * MIB {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                let end = (off + 64 * 1024).min(data.len());
-                Some((Ok::<_, std::io::Error>(data[off..end].to_vec()), end))
-            }
-        })
-    };
+    let body = trickle(&data, Duration::from_millis(50), Arc::default());
     let c = client();
     let patch = tokio::spawn(async move {
         c.patch(&loc)
             .bearer_auth(DEV)
-            .body(reqwest::Body::wrap_stream(body))
+            .body(body)
             .send()
             .await
             .map(|r| r.status().as_u16())
@@ -747,15 +624,7 @@ async fn an_upload_cut_by_the_registry_dying_releases_its_quota_reservation() {
         .unwrap();
     assert!(answer.as_ref().map_or(true, |s| *s >= 500), "{answer:?}");
     stack.restart_registry();
-    let st = docker_upload(&stack, "shared/cut", &data).await;
-    assert_eq!(
-        st,
-        201,
-        "the failed upload still holds its reservation:\n{}",
-        stack.gateway_log()
-    );
-    let (st, back) = get_blob(&stack, "shared/cut", &digest, DEV).await;
-    assert_eq!((st, digest_of(&back)), (200, digest));
+    assert_reservation_released(&stack, "shared/cut", &data, "failed").await;
 }
 
 // 6. ------------------------------------------------------------------------------------------
@@ -854,12 +723,7 @@ async fn thousand_connections(stack: &Stack, n: usize, rounds: usize) -> (usize,
         &errors[..errors.len().min(5)]
     );
     // with every connection still open, a new client is served
-    let r = client()
-        .get(stack.url("/v2/"))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/", DEV).await;
     assert_eq!(r.status(), 200);
     // and idle connections (never used so far) are still served
     for s in idle.iter_mut().take(20) {
@@ -878,12 +742,7 @@ async fn settled_rss(stack: &Stack, limit: u64) -> u64 {
     let pid = stack.gateway.child.id();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let r = client()
-            .get(stack.url("/v2/"))
-            .bearer_auth(DEV)
-            .send()
-            .await
-            .unwrap();
+        let r = stack.get("/v2/", DEV).await;
         assert_eq!(r.status(), 200);
         let rss = vm_rss_kib(pid);
         if rss <= limit || Instant::now() > deadline {
@@ -911,12 +770,7 @@ async fn a_thousand_concurrent_connections_idle_and_active() {
     }
     // warm up (token verified, caches filled), then the baseline
     for _ in 0..20 {
-        let r = client()
-            .get(stack.url("/v2/"))
-            .bearer_auth(DEV)
-            .send()
-            .await
-            .unwrap();
+        let r = stack.get("/v2/", DEV).await;
         assert_eq!(r.status(), 200);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -948,7 +802,7 @@ async fn a_thousand_concurrent_connections_idle_and_active() {
         "RSS {again} KiB after three batches of {n} connections, baseline {baseline} KiB"
     );
     let data = noise(108, 300_000);
-    let digest = upload_blob(&stack, "demo/after", &data).await;
+    let digest = post_blob(&stack, "demo/after", &data).await;
     assert_eq!(get_blob(&stack, "demo/after", &digest, DEV).await.0, 200);
     assert_gateway_alive(&mut stack);
 }
@@ -971,7 +825,7 @@ async fn nothing_acknowledged_is_lost_after_the_faults() {
 
     // fault: the registry dies in the middle of a download, and comes back
     let big = noise(109, 64 * MIB);
-    let big_digest = upload_blob(&stack, "demo/big", &big).await;
+    let big_digest = post_blob(&stack, "demo/big", &big).await;
     kill_registry_mid_download(&mut stack, "demo/big", &big_digest, &big).await;
     stack.restart_registry();
 
@@ -992,12 +846,7 @@ async fn nothing_acknowledged_is_lost_after_the_faults() {
 
     // fault: the API dies and comes back
     stack.cluster.kill();
-    let r = client()
-        .get(stack.url("/v2/demo/keep/manifests/v1"))
-        .bearer_auth(READER_ALL)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/demo/keep/manifests/v1", READER_ALL).await;
     assert_eq!(r.status(), 503);
     stack.restart_api();
 
@@ -1006,12 +855,7 @@ async fn nothing_acknowledged_is_lost_after_the_faults() {
     stack.restart_registry();
 
     // everything acknowledged is still there, byte for byte
-    let r = client()
-        .get(stack.url("/v2/demo/keep/tags/list"))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/demo/keep/tags/list", DEV).await;
     assert_eq!(r.status(), 200);
     let tags: Value = r.json().await.unwrap();
     assert_eq!(tags["tags"], serde_json::json!(["v1"]));
@@ -1029,8 +873,6 @@ async fn nothing_acknowledged_is_lost_after_the_faults() {
         tree_digests(&back.path().join("blobs")),
         "blobs differ"
     );
-    let (st, body) = get_blob(&stack, "demo/big", &big_digest, DEV).await;
-    assert_eq!(st, 200);
-    assert!(body == big);
+    assert_blob_served(&stack, "demo/big", &big, DEV).await;
     assert_gateway_alive(&mut stack);
 }

@@ -9,80 +9,8 @@ use serde_json::{json, Value};
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
-fn client() -> reqwest::Client {
-    reqwest::Client::new()
-}
-
-/// Upload a blob (POST + monolithic PUT); returns its digest.
-async fn upload(stack: &Stack, repo: &str, data: &[u8]) -> String {
-    upload_as(stack, repo, data, DEV).await
-}
-
-async fn upload_as(stack: &Stack, repo: &str, data: &[u8], token: &str) -> String {
-    let digest = digest_of(data);
-    let r = client()
-        .post(stack.url(&format!("/v2/{repo}/blobs/uploads/")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let loc = r.headers()["location"].to_str().unwrap().to_string();
-    let sep = if loc.contains('?') { '&' } else { '?' };
-    let r = client()
-        .put(format!("{loc}{sep}digest={digest}"))
-        .bearer_auth(token)
-        .body(data.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    digest
-}
-
-async fn put_manifest(
-    stack: &Stack,
-    repo: &str,
-    reference: &str,
-    media_type: &str,
-    body: Vec<u8>,
-) -> reqwest::Response {
-    put_manifest_as(stack, repo, reference, media_type, body, DEV).await
-}
-
-async fn put_manifest_as(
-    stack: &Stack,
-    repo: &str,
-    reference: &str,
-    media_type: &str,
-    body: Vec<u8>,
-    token: &str,
-) -> reqwest::Response {
-    client()
-        .put(stack.url(&format!("/v2/{repo}/manifests/{reference}")))
-        .bearer_auth(token)
-        .header("Content-Type", media_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn code_of(r: reqwest::Response) -> (StatusCode, String) {
-    let st = r.status();
-    let v: Value = r.json().await.unwrap_or(Value::Null);
-    (
-        st,
-        v["errors"][0]["code"].as_str().unwrap_or("").to_string(),
-    )
-}
-
 /// A small OCI image pushed by hand: returns (manifest bytes, digest).
-async fn push_small_image(stack: &Stack, repo: &str, tag: &str, seed: u64) -> (Vec<u8>, String) {
-    push_small_image_as(stack, repo, tag, seed, DEV).await
-}
-
-async fn push_small_image_as(
+async fn push_small_image(
     stack: &Stack,
     repo: &str,
     tag: &str,
@@ -91,12 +19,12 @@ async fn push_small_image_as(
 ) -> (Vec<u8>, String) {
     let config = serde_json::to_vec(&json!({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{"Env":[format!("S={seed}")]}})).unwrap();
     let layer = noise(seed, 1000);
-    let cd = upload_as(stack, repo, &config, token).await;
-    let ld = upload_as(stack, repo, &layer, token).await;
+    let cd = upload_blob(stack, repo, &config, token).await;
+    let ld = upload_blob(stack, repo, &layer, token).await;
     let m = serde_json::to_vec(&json!({"schemaVersion":2,"mediaType":OCI_MANIFEST,
         "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":cd,"size":config.len()},
         "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":ld,"size":layer.len()}]})).unwrap();
-    let r = put_manifest_as(stack, repo, tag, OCI_MANIFEST, m.clone(), token).await;
+    let r = put_manifest(stack, repo, tag, OCI_MANIFEST, m.clone(), token).await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let d = digest_of(&m);
     (m, d)
@@ -212,9 +140,9 @@ async fn multiarch_and_docker_images_round_trip_through_the_image_api() {
 #[tokio::test]
 async fn get_head_negotiation_and_tags() {
     let stack = Stack::start();
-    let (bytes, digest) = push_small_image(&stack, "demo/app", "b", 31).await;
+    let (bytes, digest) = push_small_image(&stack, "demo/app", "b", 31, DEV).await;
     for tag in ["a", "c", "d"] {
-        let r = put_manifest(&stack, "demo/app", tag, OCI_MANIFEST, bytes.clone()).await;
+        let r = put_manifest(&stack, "demo/app", tag, OCI_MANIFEST, bytes.clone(), DEV).await;
         assert_eq!(r.status(), 201);
     }
     let get_oci = |reference: String| {
@@ -237,12 +165,7 @@ async fn get_head_negotiation_and_tags() {
     let before = stack.api_stats().await;
     assert_eq!(get_oci(digest.clone()).await.unwrap().status(), 200);
     assert_eq!(stack.api_stats().await, before);
-    let r = client()
-        .head(stack.url("/v2/demo/app/manifests/a"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.head("/v2/demo/app/manifests/a", VIEWER).await;
     assert_eq!(r.status(), 200, "{}", stack.gateway_log());
     assert_eq!(
         r.headers()["content-length"],
@@ -259,126 +182,70 @@ async fn get_head_negotiation_and_tags() {
         .send()
         .await
         .unwrap();
+    let (st, code, _) = error_of(r).await;
     assert_eq!(
-        code_of(r).await,
-        (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN".into())
+        (st, code.as_str()),
+        (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN")
     );
     // unknown tag, unknown stream
-    let r = client()
-        .get(stack.url("/v2/demo/app/manifests/nope"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(code_of(r).await.1, "MANIFEST_UNKNOWN");
-    let r = client()
-        .get(stack.url("/v2/demo/none/tags/list"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        code_of(r).await,
-        (StatusCode::NOT_FOUND, "NAME_UNKNOWN".into())
-    );
+    let r = stack.get("/v2/demo/app/manifests/nope", VIEWER).await;
+    assert_eq!(error_of(r).await.1, "MANIFEST_UNKNOWN");
+    let r = stack.get("/v2/demo/none/tags/list", VIEWER).await;
+    let (st, code, _) = error_of(r).await;
+    assert_eq!((st, code.as_str()), (StatusCode::NOT_FOUND, "NAME_UNKNOWN"));
 
     // tags: sorted, paginated with Link
-    let r = client()
-        .get(stack.url("/v2/demo/app/tags/list"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/demo/app/tags/list", VIEWER).await;
     assert_eq!(
         r.json::<Value>().await.unwrap(),
         json!({"name":"demo/app","tags":["a","b","c","d"]})
     );
-    let r = client()
-        .get(stack.url("/v2/demo/app/tags/list?n=2"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/demo/app/tags/list?n=2", VIEWER).await;
     assert_eq!(
         r.headers()["link"],
         "</v2/demo/app/tags/list?n=2&last=b>; rel=\"next\""
     );
     assert_eq!(r.json::<Value>().await.unwrap()["tags"], json!(["a", "b"]));
-    let r = client()
-        .get(stack.url("/v2/demo/app/tags/list?n=2&last=b"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/demo/app/tags/list?n=2&last=b", VIEWER).await;
     assert!(r.headers().get("link").is_none());
     assert_eq!(r.json::<Value>().await.unwrap()["tags"], json!(["c", "d"]));
 
     // tag delete: viewer may not, developer may
-    let r = client()
-        .delete(stack.url("/v2/demo/app/manifests/c"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.delete("/v2/demo/app/manifests/c", VIEWER).await;
     assert_eq!(r.status(), 401);
-    let r = client()
-        .delete(stack.url("/v2/demo/app/manifests/c"))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.delete("/v2/demo/app/manifests/c", DEV).await;
     assert_eq!(r.status(), 202);
-    let r = client()
-        .delete(stack.url("/v2/demo/app/manifests/c"))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.delete("/v2/demo/app/manifests/c", DEV).await;
+    let (st, code, _) = error_of(r).await;
     assert_eq!(
-        code_of(r).await,
-        (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN".into())
+        (st, code.as_str()),
+        (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN")
     );
-    let r = client()
-        .get(stack.url("/v2/demo/app/tags/list"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/demo/app/tags/list", VIEWER).await;
     assert_eq!(
         r.json::<Value>().await.unwrap()["tags"],
         json!(["a", "b", "d"])
     );
 
     // delete by digest: needs the pruner; removes the image from the stream
-    let r = client()
-        .delete(stack.url(&format!("/v2/demo/app/manifests/{digest}")))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack
+        .delete(&format!("/v2/demo/app/manifests/{digest}"), DEV)
+        .await;
     assert_eq!(r.status(), 401);
-    let r = client()
-        .delete(stack.url(&format!("/v2/demo/app/manifests/{digest}")))
-        .bearer_auth(PRUNER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack
+        .delete(&format!("/v2/demo/app/manifests/{digest}"), PRUNER)
+        .await;
     assert_eq!(r.status(), 202);
-    let r = client()
-        .get(stack.url("/v2/demo/app/tags/list"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/demo/app/tags/list", VIEWER).await;
     assert_eq!(r.json::<Value>().await.unwrap()["tags"], json!([]));
 }
 
 #[tokio::test]
 async fn referrers_and_catalog() {
     let stack = Stack::start();
-    let (_, subject) = push_small_image(&stack, "demo/app", "v1", 41).await;
-    push_small_image_as(&stack, "secret/hidden", "v1", 42, SECRET_OWNER).await;
-    let empty = upload(&stack, "demo/app", b"{}").await;
+    let (_, subject) = push_small_image(&stack, "demo/app", "v1", 41, DEV).await;
+    push_small_image(&stack, "secret/hidden", "v1", 42, SECRET_OWNER).await;
+    let empty = upload_blob(&stack, "demo/app", b"{}", DEV).await;
     let mut artifacts = Vec::new();
     for (i, kind) in [
         "application/vnd.example.sbom",
@@ -387,24 +254,21 @@ async fn referrers_and_catalog() {
     .iter()
     .enumerate()
     {
-        let layer = upload(&stack, "demo/app", format!("payload {i}").as_bytes()).await;
+        let layer = upload_blob(&stack, "demo/app", format!("payload {i}").as_bytes(), DEV).await;
         let m = serde_json::to_vec(&json!({"schemaVersion":2,"mediaType":OCI_MANIFEST,"artifactType":kind,
             "config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":empty,"size":2},
             "layers":[{"mediaType":"application/octet-stream","digest":layer,"size":format!("payload {i}").len()}],
             "subject":{"mediaType":OCI_MANIFEST,"digest":subject,"size":10},
             "annotations":{"n":i.to_string()}})).unwrap();
         let d = digest_of(&m);
-        let r = put_manifest(&stack, "demo/app", &d, OCI_MANIFEST, m).await;
+        let r = put_manifest(&stack, "demo/app", &d, OCI_MANIFEST, m, DEV).await;
         assert_eq!(r.status(), 201);
         assert_eq!(r.headers()["oci-subject"], subject.as_str());
         artifacts.push(d);
     }
-    let r = client()
-        .get(stack.url(&format!("/v2/demo/app/referrers/{subject}")))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack
+        .get(&format!("/v2/demo/app/referrers/{subject}"), VIEWER)
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], OCI_INDEX);
     let idx: Value = r.json().await.unwrap();
@@ -417,14 +281,12 @@ async fn referrers_and_catalog() {
     got.sort();
     artifacts.sort();
     assert_eq!(got, artifacts);
-    let r = client()
-        .get(stack.url(&format!(
-            "/v2/demo/app/referrers/{subject}?artifactType=application/vnd.example.sig"
-        )))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack
+        .get(
+            &format!("/v2/demo/app/referrers/{subject}?artifactType=application/vnd.example.sig"),
+            VIEWER,
+        )
+        .await;
     assert_eq!(r.headers()["oci-filters-applied"], "artifactType");
     let idx: Value = r.json().await.unwrap();
     assert_eq!(idx["manifests"].as_array().unwrap().len(), 1);
@@ -433,28 +295,19 @@ async fn referrers_and_catalog() {
         "application/vnd.example.sig"
     );
     // none: an empty index, never 404
-    let r = client()
-        .get(stack.url(&format!("/v2/demo/app/referrers/{}", artifacts[0])))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack
+        .get(&format!("/v2/demo/app/referrers/{}", artifacts[0]), VIEWER)
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["manifests"], json!([]));
     // the artifacts pushed by digest can be pulled by digest
-    let r = client()
-        .get(stack.url(&format!("/v2/demo/app/manifests/{}", artifacts[0])))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack
+        .get(&format!("/v2/demo/app/manifests/{}", artifacts[0]), VIEWER)
+        .await;
     assert_eq!(r.status(), 200);
 
     // catalog: filtered per token, paginated
-    let cat = |t: &'static str, q: &'static str| {
-        let url = stack.url(&format!("/v2/_catalog{q}"));
-        async move { client().get(url).bearer_auth(t).send().await.unwrap() }
-    };
+    let cat = async |t: &str, q: &str| stack.get(&format!("/v2/_catalog{q}"), t).await;
     assert_eq!(
         cat(VIEWER, "").await.json::<Value>().await.unwrap(),
         json!({"repositories":["demo/app"]})
@@ -480,12 +333,7 @@ async fn referrers_and_catalog() {
             .unwrap(),
         json!({"repositories":["secret/hidden"]})
     );
-    let r = client()
-        .get(stack.url("/v2/_catalog"))
-        .header("Authorization", "Bearer anonymous")
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/_catalog", ANONYMOUS).await;
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"repositories":[]}));
 }
 
@@ -493,8 +341,8 @@ async fn referrers_and_catalog() {
 async fn bad_manifests_are_refused_and_nothing_is_stored() {
     let stack = Stack::start();
     let config = br#"{"architecture":"amd64","os":"linux"}"#;
-    let cd = upload(&stack, "demo/bad", config).await;
-    let ld = upload(&stack, "demo/bad", &noise(5, 500)).await;
+    let cd = upload_blob(&stack, "demo/bad", config, DEV).await;
+    let ld = upload_blob(&stack, "demo/bad", &noise(5, 500), DEV).await;
     let good = |layer: &str, size: usize| {
         serde_json::to_vec(&json!({"schemaVersion":2,"mediaType":OCI_MANIFEST,
         "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":cd,"size":config.len()},
@@ -548,8 +396,8 @@ async fn bad_manifests_are_refused_and_nothing_is_stored() {
     ];
     for (what, reference, mt, body, code) in cases {
         let digest = digest_of(&body);
-        let r = put_manifest(&stack, "demo/bad", &reference, mt, body).await;
-        let (st, got) = code_of(r).await;
+        let r = put_manifest(&stack, "demo/bad", &reference, mt, body, DEV).await;
+        let (st, got, _) = error_of(r).await;
         assert_eq!(got, code, "{what}: {st}");
         assert!(st.is_client_error(), "{what}: {st}");
         let (st, _) = stack
@@ -562,7 +410,7 @@ async fn bad_manifests_are_refused_and_nothing_is_stored() {
         .await;
     assert_eq!(st, 404, "no stream was created by refused pushes");
     // and the good one works
-    let r = put_manifest(&stack, "demo/bad", "ok", OCI_MANIFEST, ok_body).await;
+    let r = put_manifest(&stack, "demo/bad", "ok", OCI_MANIFEST, ok_body, DEV).await;
     assert_eq!(r.status(), 201);
 }
 
@@ -572,32 +420,24 @@ async fn api_admission_refusals_are_denied_with_the_api_message() {
     // namespace `quota` allows 1 MiB per image: two 600 KiB layers pass the per-blob check
     // while streaming, but the image (1.2 MiB) is refused by the API's admission
     let config = br#"{"architecture":"amd64","os":"linux"}"#;
-    let cd = upload(&stack, "quota/img", config).await;
+    let cd = upload_blob(&stack, "quota/img", config, DEV).await;
     let l1 = noise(91, 600 * 1024);
     let l2 = noise(92, 600 * 1024);
     let (d1, d2) = (
-        upload(&stack, "quota/img", &l1).await,
-        upload(&stack, "quota/img", &l2).await,
+        upload_blob(&stack, "quota/img", &l1, DEV).await,
+        upload_blob(&stack, "quota/img", &l2, DEV).await,
     );
     let m = serde_json::to_vec(&json!({"schemaVersion":2,"mediaType":OCI_MANIFEST,
         "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":cd,"size":config.len()},
         "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":d1,"size":l1.len()},
                   {"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":d2,"size":l2.len()}]})).unwrap();
-    let r = put_manifest(&stack, "quota/img", "v1", OCI_MANIFEST, m).await;
-    assert_eq!(r.status(), 403);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["errors"][0]["code"], "DENIED");
-    let msg = v["errors"][0]["message"].as_str().unwrap();
+    let r = put_manifest(&stack, "quota/img", "v1", OCI_MANIFEST, m, DEV).await;
+    let msg = denied(r).await;
     assert!(
         msg.contains("exceeds the maximum limit per openshift.io/Image"),
         "{msg}"
     );
-    let r = client()
-        .get(stack.url("/v2/quota/img/manifests/v1"))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/quota/img/manifests/v1", DEV).await;
     assert_eq!(r.status(), 404);
 }
 
@@ -605,26 +445,11 @@ async fn api_admission_refusals_are_denied_with_the_api_message() {
 async fn admin_blob_delete_is_for_the_pruner() {
     let stack = Stack::start();
     let data = noise(93, 5000);
-    let d = upload(&stack, "demo/gc", &data).await;
-    let r = client()
-        .delete(stack.url(&format!("/admin/blobs/{d}")))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let d = upload_blob(&stack, "demo/gc", &data, DEV).await;
+    let r = stack.delete(&format!("/admin/blobs/{d}"), DEV).await;
     assert_eq!(r.status(), 401);
-    let r = client()
-        .delete(stack.url(&format!("/admin/blobs/{d}")))
-        .bearer_auth(PRUNER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.delete(&format!("/admin/blobs/{d}"), PRUNER).await;
     assert_eq!(r.status(), 204);
-    let r = client()
-        .head(stack.url(&format!("/v2/demo/gc/blobs/{d}")))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.head(&format!("/v2/demo/gc/blobs/{d}"), DEV).await;
     assert_eq!(r.status(), 404);
 }

@@ -8,10 +8,6 @@ use common::*;
 use futures_util::stream;
 use serde_json::Value;
 
-fn client() -> reqwest::Client {
-    reqwest::Client::new()
-}
-
 const OPS: &str = "\n[metrics]\nsecret_file = \"metrics.secret\"\n\n[audit]\nenabled = true\nfile = \"audit.log\"\n\n[overload]\nwrite_max_running = 1\nwrite_max_in_queue = 0\n";
 
 fn ops_stack() -> Stack {
@@ -31,28 +27,15 @@ async fn metrics_and_audit_for_a_push_and_a_denial() {
         &format!("--dest-creds=x:{DEV}"),
     );
     assert!(ok, "{out}");
-    let r = client()
-        .get(stack.url("/v2/secret/app/tags/list"))
-        .bearer_auth(VIEWER)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/secret/app/tags/list", VIEWER).await;
     assert_eq!(r.status(), 401);
 
     // metrics: the secret reads them, a user without the right does not
-    let r = client()
-        .get(stack.url("/extensions/v2/metrics"))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/extensions/v2/metrics", DEV).await;
     assert_eq!(r.status(), 401);
-    let r = client()
-        .get(stack.url("/extensions/v2/metrics"))
-        .bearer_auth("metrics-secret-123")
-        .send()
-        .await
-        .unwrap();
+    let r = stack
+        .get("/extensions/v2/metrics", "metrics-secret-123")
+        .await;
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(
@@ -93,22 +76,13 @@ async fn metrics_and_audit_for_a_push_and_a_denial() {
 #[tokio::test]
 async fn readiness_follows_the_upstream() {
     let mut stack = ops_stack();
-    let r = client().get(stack.url("/readyz")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(status_of(&stack, "/readyz").await, 200);
     stack.registry.kill();
     let r = client().get(stack.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 503);
     assert!(r.text().await.unwrap().contains("upstream"));
     // liveness stays up
-    assert_eq!(
-        client()
-            .get(stack.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(status_of(&stack, "/healthz").await, 200);
 }
 
 #[tokio::test]
@@ -134,23 +108,12 @@ async fn overload_gives_429_with_retry_after_and_header_limits_431() {
             .status()
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let r = client()
-        .post(stack.url("/v2/demo/slow/blobs/uploads/"))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.post("/v2/demo/slow/blobs/uploads/", DEV).await;
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "1");
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["errors"][0]["code"], "TOOMANYREQUESTS");
+    assert_eq!(error_of(r).await.1, "TOOMANYREQUESTS");
     // reads are a separate class
-    let r = client()
-        .get(stack.url("/v2/"))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack.get("/v2/", DEV).await;
     assert_eq!(r.status(), 200);
     assert_eq!(held.await.unwrap(), 202);
 

@@ -14,10 +14,6 @@ use serde_json::Value;
 
 const LIMIT: usize = 1 << 20;
 
-fn client() -> reqwest::Client {
-    reqwest::Client::new()
-}
-
 /// A streamed body without a length (chunked), in 32 KiB pieces, optionally paced.
 fn chunked(data: &[u8], pause: Duration) -> reqwest::Body {
     let chunks: Vec<Vec<u8>> = data.chunks(32 * 1024).map(<[u8]>::to_vec).collect();
@@ -31,43 +27,31 @@ fn chunked(data: &[u8], pause: Duration) -> reqwest::Body {
     reqwest::Body::wrap_stream(s)
 }
 
-async fn denied(r: reqwest::Response) -> String {
-    let st = r.status();
-    let v: Value = r.json().await.unwrap_or(Value::Null);
-    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
-    assert_eq!(v["errors"][0]["code"], "DENIED", "{v}");
-    v["errors"][0]["message"].as_str().unwrap().to_string()
-}
-
 /// Upload with the given shape; returns the final response.
 async fn upload(stack: &Stack, repo: &str, shape: &str, data: &[u8]) -> reqwest::Response {
     let digest = digest_of(data);
     let c = client();
+    // the whole of `data` in one body: with a length, or chunked without one
+    let body = || {
+        if shape.ends_with("-chunked") {
+            chunked(data, Duration::ZERO)
+        } else {
+            reqwest::Body::from(data.to_vec())
+        }
+    };
     match shape {
-        "post" => c
+        "post" | "post-chunked" => c
             .post(stack.url(&format!("/v2/{repo}/blobs/uploads/?digest={digest}")))
             .bearer_auth(DEV)
-            .body(data.to_vec())
-            .send()
-            .await
-            .unwrap(),
-        "post-chunked" => c
-            .post(stack.url(&format!("/v2/{repo}/blobs/uploads/?digest={digest}")))
-            .bearer_auth(DEV)
-            .body(chunked(data, Duration::ZERO))
+            .body(body())
             .send()
             .await
             .unwrap(),
         "put" | "put-chunked" => {
             let loc = start_upload(stack, repo, DEV).await;
-            let body = if shape == "put" {
-                reqwest::Body::from(data.to_vec())
-            } else {
-                chunked(data, Duration::ZERO)
-            };
             c.put(with_digest(&loc, &digest))
                 .bearer_auth(DEV)
-                .body(body)
+                .body(body())
                 .send()
                 .await
                 .unwrap()
@@ -93,14 +77,10 @@ async fn upload(stack: &Stack, repo: &str, shape: &str, data: &[u8]) -> reqwest:
                 if r.status() != 202 {
                     return r;
                 }
-                loc = r.headers()["location"].to_str().unwrap().to_string();
+                loc = location(&r);
                 offset += part.len();
             }
-            c.put(with_digest(&loc, &digest))
-                .bearer_auth(DEV)
-                .send()
-                .await
-                .unwrap()
+            finish_upload(&loc, &digest, DEV).await
         }
         other => panic!("unknown shape {other}"),
     }
@@ -130,12 +110,9 @@ async fn every_upload_shape_is_limited() {
             "{shape} under the limit: {}",
             r.text().await.unwrap()
         );
-        let head = client()
-            .head(stack.url(&format!("/v2/{repo}/blobs/{}", digest_of(&small))))
-            .bearer_auth(DEV)
-            .send()
-            .await
-            .unwrap();
+        let head = stack
+            .head(&format!("/v2/{repo}/blobs/{}", digest_of(&small)), DEV)
+            .await;
         assert_eq!(head.status(), 200, "{shape}");
         // just over (and far over): DENIED, nothing left upstream
         for size in [LIMIT + 1, 4 * LIMIT] {
@@ -152,12 +129,9 @@ async fn every_upload_shape_is_limited() {
                 0,
                 "{shape} {size}: upload data left in the upstream"
             );
-            let head = client()
-                .head(stack.url(&format!("/v2/{repo}/blobs/{}", digest_of(&big))))
-                .bearer_auth(DEV)
-                .send()
-                .await
-                .unwrap();
+            let head = stack
+                .head(&format!("/v2/{repo}/blobs/{}", digest_of(&big)), DEV)
+                .await;
             assert_eq!(head.status(), 404, "{shape}");
         }
         // the next legal push works
@@ -192,7 +166,7 @@ async fn out_of_order_chunks_get_416() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let loc = location(&r);
     let r = client()
         .patch(&loc)
         .bearer_auth(DEV)
@@ -252,31 +226,20 @@ async fn parallel_pushes_cannot_overshoot_the_namespace_quota() {
     let stack = Stack::start();
     // two 2 MiB blobs streamed at the same time into a 3 MiB namespace quota
     let (a, b) = (noise(61, 2 * LIMIT), noise(62, 2 * LIMIT));
-    let push_one = |data: Vec<u8>, repo: &'static str| {
-        let url = stack.url(&format!("/v2/{repo}/blobs/uploads/"));
-        async move {
-            let c = client();
-            let r = c.post(url).bearer_auth(DEV).send().await.unwrap();
-            let loc = r.headers()["location"].to_str().unwrap().to_string();
-            let r = c
-                .patch(&loc)
-                .bearer_auth(DEV)
-                .body(chunked(&data, Duration::from_millis(5)))
-                .send()
-                .await
-                .unwrap();
-            if r.status() != 202 {
-                return (r.status(), String::new());
-            }
-            let loc = r.headers()["location"].to_str().unwrap().to_string();
-            let r = c
-                .put(with_digest(&loc, &digest_of(&data)))
-                .bearer_auth(DEV)
-                .send()
-                .await
-                .unwrap();
-            (r.status(), digest_of(&data))
+    let push_one = async |data: Vec<u8>, repo: &str| {
+        let loc = start_upload(&stack, repo, DEV).await;
+        let r = client()
+            .patch(&loc)
+            .bearer_auth(DEV)
+            .body(chunked(&data, Duration::from_millis(5)))
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 202 {
+            return (r.status(), String::new());
         }
+        let r = finish_upload(&location(&r), &digest_of(&data), DEV).await;
+        (r.status(), digest_of(&data))
     };
     let (ra, rb) = tokio::join!(push_one(a, "shared/one"), push_one(b, "shared/two"));
     let statuses = [ra.0, rb.0];
@@ -309,14 +272,15 @@ async fn parallel_pushes_cannot_overshoot_the_namespace_quota() {
     let m = serde_json::to_vec(&serde_json::json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
         "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":digest_of(config),"size":config.len()},
         "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":digest,"size":2 * LIMIT}]})).unwrap();
-    let r = client()
-        .put(stack.url(&format!("/v2/{winner}/manifests/v1")))
-        .bearer_auth(DEV)
-        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-        .body(m)
-        .send()
-        .await
-        .unwrap();
+    let r = put_manifest(
+        &stack,
+        winner,
+        "v1",
+        "application/vnd.oci.image.manifest.v1+json",
+        m,
+        DEV,
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let (_, q) = stack
         .api_get("/api/v1/namespaces/shared/resourcequotas")
@@ -368,7 +332,7 @@ async fn a_gateway_restart_between_patches_keeps_the_cumulative_limit() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let loc = location(&r);
     stack.restart_gateway();
     // docker-style: no Content-Range, no length; 700 KiB more crosses 1 MiB in total
     let r = client()

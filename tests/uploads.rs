@@ -5,22 +5,6 @@
 mod common;
 
 use common::*;
-use futures_util::stream;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::new()
-}
-
-async fn fetch_blob(stack: &Stack, repo: &str, digest: &str) -> Vec<u8> {
-    let r = client()
-        .get(stack.url(&format!("/v2/{repo}/blobs/{digest}")))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.bytes().await.unwrap().to_vec()
-}
 
 #[tokio::test]
 async fn docker_style_single_chunked_patch() {
@@ -28,32 +12,21 @@ async fn docker_style_single_chunked_patch() {
     let data = noise(11, 5 * 1024 * 1024 + 123);
     let digest = digest_of(&data);
     let loc = start_upload(&stack, "demo/docker", DEV).await;
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        data.chunks(32 * 1024).map(|c| Ok(c.to_vec())).collect();
-    let r = client()
-        .patch(&loc)
-        .bearer_auth(DEV)
-        .header("Content-Type", "application/octet-stream")
-        .body(reqwest::Body::wrap_stream(stream::iter(chunks)))
-        .send()
-        .await
-        .unwrap();
+    let r = patch_chunked(&loc, &data, 32 * 1024, DEV).await;
     assert_eq!(r.status(), 202);
     assert_eq!(r.headers()["range"], format!("0-{}", data.len() - 1));
-    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let loc = location(&r);
     assert!(
         loc.starts_with(&stack.url("/v2/demo/docker/blobs/uploads/")),
         "{loc}"
     );
-    let r = client()
-        .put(with_digest(&loc, &digest))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = finish_upload(&loc, &digest, DEV).await;
     assert_eq!(r.status(), 201);
     assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
-    assert_eq!(fetch_blob(&stack, "demo/docker", &digest).await, data);
+    assert_eq!(
+        get_blob(&stack, "demo/docker", &digest, DEV).await,
+        (200, data)
+    );
 }
 
 #[tokio::test]
@@ -77,20 +50,18 @@ async fn oci_chunked_upload_with_content_range() {
             .unwrap();
         assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
         assert_eq!(r.headers()["range"], format!("0-{end}"));
-        loc = r.headers()["location"].to_str().unwrap().to_string();
+        loc = location(&r);
         offset = end + 1;
     }
     // status of the session
     let r = client().get(&loc).bearer_auth(DEV).send().await.unwrap();
     assert_eq!(r.status(), 204);
-    let r = client()
-        .put(with_digest(&loc, &digest))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = finish_upload(&loc, &digest, DEV).await;
     assert_eq!(r.status(), 201);
-    assert_eq!(fetch_blob(&stack, "demo/chunks", &digest).await, data);
+    assert_eq!(
+        get_blob(&stack, "demo/chunks", &digest, DEV).await,
+        (200, data)
+    );
 }
 
 #[tokio::test]
@@ -109,7 +80,10 @@ async fn monolithic_post_with_digest() {
         .unwrap();
     assert_eq!(r.status(), 201);
     assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
-    assert_eq!(fetch_blob(&stack, "demo/post", &digest).await, data);
+    assert_eq!(
+        get_blob(&stack, "demo/post", &digest, DEV).await,
+        (200, data)
+    );
 }
 
 #[tokio::test]
@@ -128,14 +102,14 @@ async fn monolithic_put_and_cancel() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    assert_eq!(fetch_blob(&stack, "demo/mono", &digest).await, data);
+    assert_eq!(
+        get_blob(&stack, "demo/mono", &digest, DEV).await,
+        (200, data.clone())
+    );
     // HEAD carries the length
-    let r = client()
-        .head(stack.url(&format!("/v2/demo/mono/blobs/{digest}")))
-        .bearer_auth(DEV)
-        .send()
-        .await
-        .unwrap();
+    let r = stack
+        .head(&format!("/v2/demo/mono/blobs/{digest}"), DEV)
+        .await;
     assert_eq!(r.headers()["content-length"], data.len().to_string());
 
     // cancel an upload: needs push only
@@ -164,7 +138,7 @@ async fn client_authorization_is_not_forwarded_and_forwarded_headers_are_overwri
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    let loc = r.headers()["location"].to_str().unwrap();
+    let loc = location(&r);
     assert!(
         loc.starts_with(&format!("http://{}/", stack.host())),
         "{loc}"

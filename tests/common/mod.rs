@@ -721,14 +721,11 @@ fn list_files(dir: &Path) -> Vec<(String, u64)> {
 /// Open an upload session through the gateway; returns its `Location` (checked to point at
 /// the gateway).
 pub async fn start_upload(stack: &Stack, repo: &str, token: &str) -> String {
-    let r = ::reqwest::Client::new()
-        .post(stack.url(&format!("/v2/{repo}/blobs/uploads/")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let r = stack
+        .post(&format!("/v2/{repo}/blobs/uploads/"), token)
+        .await;
     assert_eq!(r.status(), 202);
-    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let loc = location(&r);
     assert!(
         loc.starts_with(&format!("http://{}/v2/{repo}/blobs/uploads/", stack.host())),
         "{loc}"
@@ -742,6 +739,171 @@ pub fn with_digest(loc: &str, digest: &str) -> String {
         "{loc}{}digest={digest}",
         if loc.contains('?') { "&" } else { "?" }
     )
+}
+
+// ---- requests to the gateway ----
+
+/// The token a client sends after an anonymous token exchange.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// An HTTP client whose every request is bounded (30 s): a hang fails the test instead of
+/// blocking the run.
+pub fn client() -> ::reqwest::Client {
+    ::reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+impl Stack {
+    /// `method path` on the gateway with `token` as the bearer token; the answer.
+    pub async fn send(
+        &self,
+        method: ::reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> ::reqwest::Response {
+        client()
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET path` on the gateway with `token` as the bearer token.
+    pub async fn get(&self, path: &str, token: &str) -> ::reqwest::Response {
+        self.send(::reqwest::Method::GET, path, token).await
+    }
+
+    /// `HEAD path` on the gateway with `token` as the bearer token.
+    pub async fn head(&self, path: &str, token: &str) -> ::reqwest::Response {
+        self.send(::reqwest::Method::HEAD, path, token).await
+    }
+
+    /// `POST path` (no body) on the gateway with `token` as the bearer token.
+    pub async fn post(&self, path: &str, token: &str) -> ::reqwest::Response {
+        self.send(::reqwest::Method::POST, path, token).await
+    }
+
+    /// `DELETE path` on the gateway with `token` as the bearer token.
+    pub async fn delete(&self, path: &str, token: &str) -> ::reqwest::Response {
+        self.send(::reqwest::Method::DELETE, path, token).await
+    }
+}
+
+/// The status of an unauthenticated `GET path` on the gateway.
+pub async fn status_of(stack: &Stack, path: &str) -> u16 {
+    client()
+        .get(stack.url(path))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The `Location` header of an answer.
+pub fn location(r: &::reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// Status, registry error code and message of an answer (empty strings without an error).
+pub async fn error_of(r: ::reqwest::Response) -> (::reqwest::StatusCode, String, String) {
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
+    (
+        status,
+        body["errors"][0]["code"].as_str().unwrap_or("").to_string(),
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+    )
+}
+
+/// Assert an answer is 403 `DENIED`; returns the error message.
+pub async fn denied(r: ::reqwest::Response) -> String {
+    let st = r.status();
+    let v: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
+    assert_eq!(st, ::reqwest::StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v["errors"][0]["code"], "DENIED", "{v}");
+    v["errors"][0]["message"].as_str().unwrap().to_string()
+}
+
+/// GET a blob through the gateway with `token`; (status, body).
+pub async fn get_blob(stack: &Stack, repo: &str, digest: &str, token: &str) -> (u16, Vec<u8>) {
+    let r = stack
+        .get(&format!("/v2/{repo}/blobs/{digest}"), token)
+        .await;
+    let st = r.status().as_u16();
+    (st, r.bytes().await.unwrap().to_vec())
+}
+
+/// Upload a blob as `token` (POST, then one PUT with the whole body); returns its digest.
+pub async fn upload_blob(stack: &Stack, repo: &str, data: &[u8], token: &str) -> String {
+    let digest = digest_of(data);
+    let loc = start_upload(stack, repo, token).await;
+    let r = client()
+        .put(with_digest(&loc, &digest))
+        .bearer_auth(token)
+        .body(data.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    digest
+}
+
+/// docker's PATCH as `token`: all of `data` in one chunked body without a length, sent in
+/// `piece`-byte pieces.
+pub async fn patch_chunked(
+    loc: &str,
+    data: &[u8],
+    piece: usize,
+    token: &str,
+) -> ::reqwest::Response {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        data.chunks(piece).map(|c| Ok(c.to_vec())).collect();
+    client()
+        .patch(loc)
+        .bearer_auth(token)
+        .header("Content-Type", "application/octet-stream")
+        .body(::reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Close an upload session as `token` with `PUT ?digest=` (no body).
+pub async fn finish_upload(loc: &str, digest: &str, token: &str) -> ::reqwest::Response {
+    client()
+        .put(with_digest(loc, digest))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// PUT a manifest as `token` to `<repo>:<reference>`; the answer.
+pub async fn put_manifest(
+    stack: &Stack,
+    repo: &str,
+    reference: &str,
+    media_type: &str,
+    body: Vec<u8>,
+    token: &str,
+) -> ::reqwest::Response {
+    client()
+        .put(stack.url(&format!("/v2/{repo}/manifests/{reference}")))
+        .bearer_auth(token)
+        .header("Content-Type", media_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 // ---- fault-test helpers (tests/faults.rs) ----
