@@ -91,6 +91,7 @@ struct RawGateway {
     grace_period_secs: Option<u64>,
     max_header_bytes: Option<usize>,
     max_headers: Option<usize>,
+    client_timeout_secs: Option<u64>,
     tls_listen: Option<Vec<String>>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -191,6 +192,8 @@ pub struct Gateway {
     pub max_header_bytes: usize,
     /// Requests with more header fields get 431.
     pub max_headers: usize,
+    /// Longest wait for one read of a request body, or one write of a response, to the client.
+    pub client_timeout: Duration,
     /// HTTPS listeners with their certificate and key (PEM), reloaded when the files change.
     pub tls: Option<TlsListen>,
 }
@@ -366,6 +369,10 @@ impl Config {
                 )
             }
         };
+        let client_timeout = Duration::from_secs(raw.gateway.client_timeout_secs.unwrap_or(60));
+        if client_timeout.is_zero() {
+            return err("gateway.client_timeout_secs", "must be at least 1");
+        }
         let gateway = Gateway {
             listen,
             public_address,
@@ -374,6 +381,7 @@ impl Config {
             grace_period: Duration::from_secs(raw.gateway.grace_period_secs.unwrap_or(10)),
             max_header_bytes: raw.gateway.max_header_bytes.unwrap_or(64 * 1024),
             max_headers: raw.gateway.max_headers.unwrap_or(100),
+            client_timeout,
             tls,
         };
 
@@ -647,6 +655,10 @@ mod tests {
             (
                 "[gateway]\nthreads = 0\n[upstream]\nurl = \"http://127.0.0.1:1\"",
                 "gateway.threads",
+            ),
+            (
+                "[gateway]\nclient_timeout_secs = 0\n[upstream]\nurl = \"http://127.0.0.1:1\"",
+                "gateway.client_timeout_secs",
             ),
             (
                 "[upstream]\nurl = \"http://127.0.0.1:1\"\n[openshift]\napi = \"bogus\"",

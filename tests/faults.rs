@@ -585,6 +585,77 @@ async fn assert_reservation_released(stack: &Stack, repo: &str, data: &[u8], wha
     assert_blob_served(stack, repo, data, DEV).await;
 }
 
+/// Read from `s` until the gateway closes it (or `limit` passes); the bytes read.
+async fn read_until_closed(s: &mut TcpStream, limit: Duration) -> usize {
+    let mut total = 0;
+    let mut buf = vec![0u8; 256 * 1024];
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return total,
+            Ok(Ok(n)) => total += n,
+            Err(_) => panic!("the connection was still open after {limit:?} ({total} bytes read)"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn stalled_clients_are_cut_off_after_the_client_timeout() {
+    let _serial = shared().await;
+    // one write slot, so a stalled upload that kept its request alive would starve every push
+    let stack = Stack::start_opts(Opts {
+        extra: "\n[overload]\nwrite_max_running = 1\nwrite_max_in_queue = 0\n",
+        gateway_extra: "client_timeout_secs = 1\n".into(),
+        ..Opts::default()
+    });
+    let data = noise(110, 32 * MIB);
+    let digest = upload_blob(&stack, "demo/stall", &data, DEV).await;
+
+    // an upload that stops sending: 1 of 4 MiB, then nothing, connection left open
+    let loc = start_upload(&stack, "demo/stall", DEV).await;
+    let target = url::Url::parse(&loc).unwrap();
+    let target = format!("{}?{}", target.path(), target.query().unwrap_or(""));
+    let mut up = TcpStream::connect(stack.host()).await.unwrap();
+    let head = format!(
+        "PATCH {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {DEV}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        stack.host(),
+        4 * MIB
+    );
+    up.write_all(head.as_bytes()).await.unwrap();
+    up.write_all(&data[..MIB]).await.unwrap();
+    let stalled_at = Instant::now();
+    // the gateway gives up on it: the connection closes and the write slot is free again
+    read_until_closed(&mut up, Duration::from_secs(10)).await;
+    assert!(stalled_at.elapsed() >= Duration::from_millis(900));
+    let r = stack.post("/v2/demo/stall/blobs/uploads/", DEV).await;
+    assert_eq!(r.status(), 202, "{}", stack.gateway_log());
+
+    // a download that stops reading: the gateway's writes stall, it gives up after the timeout
+    let mut down = TcpStream::connect(stack.host()).await.unwrap();
+    let get = format!(
+        "GET /v2/demo/stall/blobs/{digest} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {DEV}\r\n\r\n",
+        stack.host()
+    );
+    down.write_all(get.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let got = read_until_closed(&mut down, Duration::from_secs(10)).await;
+    assert!(got < data.len(), "{got} bytes: the whole blob was sent");
+    let log = stack.gateway_log();
+    assert!(
+        log.lines().any(|l| l.contains("method=GET")
+            && l.contains("repo=\"demo/stall\"")
+            && l.contains("error=")),
+        "{log}"
+    );
+    // and serves normally afterwards
+    assert_eq!(
+        get_blob(&stack, "demo/stall", &digest, DEV).await,
+        (200, data)
+    );
+}
+
 #[tokio::test]
 async fn a_client_disconnecting_mid_upload_releases_its_quota_reservation() {
     let _serial = shared().await;

@@ -44,6 +44,8 @@ pub struct Gateway {
     pub writes: limiter::Limiter,
     pub max_header_bytes: usize,
     pub max_headers: usize,
+    /// Per read of the request body and per write of the response (slow or stalled clients).
+    pub client_timeout: std::time::Duration,
 }
 
 /// Per-request state.
@@ -245,6 +247,10 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> pingora::Result<bool> {
+        // a client that stops reading or sending must not hold a connection (and an upstream
+        // connection, and a quota reservation) forever
+        session.set_read_timeout(Some(self.client_timeout));
+        session.set_write_timeout(Some(self.client_timeout));
         let req = session.req_header();
         let over_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         ctx.origin = Origin::of(

@@ -68,6 +68,7 @@ pub fn gateway(cfg: &Config, api: ApiSettings) -> Result<Gateway, String> {
         writes: Limiter::new(cfg.overload.1),
         max_header_bytes: cfg.gateway.max_header_bytes,
         max_headers: cfg.gateway.max_headers,
+        client_timeout: cfg.gateway.client_timeout,
     })
 }
 
