@@ -21,21 +21,71 @@ pub const FLUSH_BYTES: usize = 32 * 1024;
 /// How long a line may wait in the buffer at most (plus the time one write takes).
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
-static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-static OUTPUT: Mutex<()> = Mutex::new(());
+/// A batching buffer in front of an output.
+pub struct Batcher<W> {
+    pending: Mutex<Vec<u8>>,
+    /// Held while writing out, so batches reach the output in the order they were taken.
+    output: Mutex<W>,
+}
 
-/// Write out everything buffered so far.
-pub fn flush() {
-    let Ok(_out) = OUTPUT.lock() else { return };
-    let data = match PENDING.lock() {
-        Ok(mut p) => std::mem::take(&mut *p),
-        Err(_) => return,
-    };
-    if !data.is_empty() {
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(&data);
-        let _ = err.flush();
+impl<W: Write> Batcher<W> {
+    pub const fn new(output: W) -> Batcher<W> {
+        Batcher {
+            pending: Mutex::new(Vec::new()),
+            output: Mutex::new(output),
+        }
     }
+
+    /// Add a line; written out at once when `urgent` or when the buffer is full.
+    pub fn append(&self, line: &[u8], urgent: bool) {
+        let full = match self.pending.lock() {
+            Ok(mut p) => {
+                p.extend_from_slice(line);
+                p.len() >= FLUSH_BYTES
+            }
+            Err(_) => return,
+        };
+        if full || urgent {
+            self.flush();
+        }
+    }
+
+    /// Write out everything buffered so far.
+    pub fn flush(&self) {
+        let Ok(mut out) = self.output.lock() else {
+            return;
+        };
+        let data = match self.pending.lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(_) => return,
+        };
+        if !data.is_empty() {
+            let _ = out.write_all(&data);
+            let _ = out.flush();
+        }
+    }
+}
+
+/// The process's stderr, as a `Write` that can live in a `static`.
+pub struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stderr().lock().write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        std::io::stderr().lock().write_all(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().lock().flush()
+    }
+}
+
+static STDERR: Batcher<Stderr> = Batcher::new(Stderr);
+
+/// Write out everything logged so far.
+pub fn flush() {
+    STDERR.flush();
 }
 
 extern "C" fn flush_at_exit() {
@@ -87,18 +137,8 @@ impl Write for Line {
 
 impl Drop for Line {
     fn drop(&mut self) {
-        if self.bytes.is_empty() {
-            return;
-        }
-        let full = match PENDING.lock() {
-            Ok(mut p) => {
-                p.extend_from_slice(&self.bytes);
-                p.len() >= FLUSH_BYTES
-            }
-            Err(_) => return,
-        };
-        if full || self.urgent {
-            flush();
+        if !self.bytes.is_empty() {
+            STDERR.append(&self.bytes, self.urgent);
         }
     }
 }
@@ -118,5 +158,62 @@ impl<'a> MakeWriter<'a> for Batched {
             bytes: Vec::with_capacity(256),
             urgent: *meta.level() <= Level::WARN,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// An output that records what reached it, write by write.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<Vec<u8>>>>);
+
+    impl Write for Recorder {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_wait_for_a_flush_and_keep_their_order() {
+        let out = Recorder::default();
+        let b = Batcher::new(out.clone());
+        b.append(b"one\n", false);
+        b.append(b"two\n", false);
+        assert!(out.0.lock().unwrap().is_empty());
+        b.flush();
+        assert_eq!(*out.0.lock().unwrap(), vec![b"one\ntwo\n".to_vec()]);
+        b.flush(); // nothing pending: no empty write
+        assert_eq!(out.0.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_warning_goes_out_at_once_after_what_came_before() {
+        let out = Recorder::default();
+        let b = Batcher::new(out.clone());
+        b.append(b"info\n", false);
+        b.append(b"warn\n", true);
+        assert_eq!(*out.0.lock().unwrap(), vec![b"info\nwarn\n".to_vec()]);
+    }
+
+    #[test]
+    fn a_full_buffer_is_written_by_the_thread_that_filled_it() {
+        let out = Recorder::default();
+        let b = Batcher::new(out.clone());
+        let line = vec![b'x'; 1000];
+        for _ in 0..FLUSH_BYTES / 1000 {
+            b.append(&line, false);
+        }
+        assert!(out.0.lock().unwrap().is_empty());
+        b.append(&line, false);
+        let writes = out.0.lock().unwrap();
+        assert_eq!(writes.len(), 1);
+        assert_eq!(writes[0].len(), (FLUSH_BYTES / 1000 + 1) * 1000);
     }
 }
