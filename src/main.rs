@@ -95,6 +95,8 @@ fn main() -> ExitCode {
 }
 
 fn fail(msg: &str) -> ExitCode {
+    // log lines still batched come first, so the error is the last line
+    portcullis::log_writer::flush();
     eprintln!("portcullis: {msg}");
     ExitCode::from(CONFIG_ERROR)
 }

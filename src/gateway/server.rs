@@ -104,6 +104,7 @@ pub fn run(cfg: &Config, gw: Gateway) -> ! {
             ) {
                 Ok(settings) => svc.add_tls_with_settings(&addr.to_string(), None, settings),
                 Err(e) => {
+                    crate::log_writer::flush();
                     eprintln!("portcullis: gateway.tls: {e}");
                     std::process::exit(2);
                 }
