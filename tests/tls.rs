@@ -207,11 +207,14 @@ fn client_certificates_and_an_upstream_under_a_private_ca() {
 
     let tls_port = free_port();
     let ca = p.join("ca.crt");
+    // the bundle client certificates must chain to (the same CA, in a file of its own)
+    let clients_ca = p.join("clients-ca.crt");
+    std::fs::copy(&ca, &clients_ca).unwrap();
     let mut stack = Stack::start_opts(Opts {
         gateway_extra: format!(
             "{}tls_client_ca = \"{}\"\n",
             tls_listener(tls_port, p),
-            ca.display()
+            clients_ca.display()
         ),
         registry_tls: Some((p.join("registry.crt"), p.join("registry.key"))),
         upstream_extra: format!("ca_file = \"{}\"\n", ca.display()),
@@ -264,6 +267,23 @@ fn client_certificates_and_an_upstream_under_a_private_ca() {
     std::fs::remove_file(certs.path().join("client.key")).unwrap();
     let (ok, out) = inspect();
     assert!(!ok, "{out}");
+
+    // the client CA bundle is replaced by the other CA: picked up without a restart
+    std::thread::sleep(Duration::from_millis(1100));
+    let staged = p.join("clients-ca.new");
+    std::fs::copy(other.path().join("ca.crt"), &staged).unwrap();
+    std::fs::rename(&staged, &clients_ca).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while curl_status(&https("/healthz"), &ca, Some((&theirs.0, &theirs.1))) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "the new client CA was not picked up"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(curl_status(&https("/healthz"), &ca, mine), None);
+    std::fs::copy(&ca, &staged).unwrap();
+    std::fs::rename(&staged, &clients_ca).unwrap();
 
     // without upstream.ca_file the upstream's certificate is not trusted: fail closed
     let cfg = stack.dir.path().join("portcullis.toml");
