@@ -187,9 +187,22 @@ async fn get_head_negotiation_and_tags() {
         (st, code.as_str()),
         (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN")
     );
-    // unknown tag, unknown stream
+    // unknown tag, unknown digest (one API call: the image lookup), unknown stream
     let r = stack.get("/v2/demo/app/manifests/nope", VIEWER).await;
     assert_eq!(error_of(r).await.1, "MANIFEST_UNKNOWN");
+    let unknown = format!("sha256:{}", "0".repeat(64));
+    let before = stack.api_stats().await;
+    let r = stack
+        .get(&format!("/v2/demo/app/manifests/{unknown}"), VIEWER)
+        .await;
+    assert_eq!(error_of(r).await.1, "MANIFEST_UNKNOWN");
+    let after = stack.api_stats().await;
+    let total = |v: &serde_json::Value| {
+        v.as_object()
+            .map(|o| o.values().filter_map(|n| n.as_u64()).sum::<u64>())
+            .unwrap_or(0)
+    };
+    assert_eq!(total(&after) - total(&before), 1, "{before} -> {after}");
     let r = stack.get("/v2/demo/none/tags/list", VIEWER).await;
     let (st, code, _) = error_of(r).await;
     assert_eq!((st, code.as_str()), (StatusCode::NOT_FOUND, "NAME_UNKNOWN"));

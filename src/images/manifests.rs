@@ -34,6 +34,10 @@ fn blob_unknown(msg: String) -> RegistryError {
     RegistryError::new(Code::ManifestBlobUnknown, msg)
 }
 
+fn not_in(digest: &str, repo: &Repo) -> RegistryError {
+    manifest_unknown(format!("{digest} is not an image of {repo}"))
+}
+
 /// The stored manifest as the answer, if the client's `Accept` allows its media type.
 fn negotiated(stored: &Stored, digest: &str, accept: &[&str]) -> Result<Local, RegistryError> {
     if !negotiate::accepts(accept, &stored.media_type) {
@@ -67,12 +71,14 @@ impl Images {
     ) -> Result<Local, RegistryError> {
         // By digest, an image pushed to this repository needs no image stream lookup: with the
         // manifest cached, such a GET makes no API call at all.
+        // An image that does not exist is no member of anything: no stream lookup either.
         if let Reference::Digest(d) = reference {
             let digest = d.to_string();
-            if let Some(stored) = self.load(&digest).await? {
-                if stored.pushed_to(repo) {
-                    return negotiated(&stored, &digest, accept);
-                }
+            let Some(stored) = self.load(&digest).await? else {
+                return Err(not_in(&digest, repo));
+            };
+            if stored.pushed_to(repo) {
+                return negotiated(&stored, &digest, accept);
             }
         }
         let stream = self.stream(repo).await?;
@@ -91,7 +97,7 @@ impl Images {
         let stored = self
             .member(repo, stream.as_ref().map(|(s, _)| s), &digest)
             .await?
-            .ok_or_else(|| manifest_unknown(format!("{digest} is not an image of {repo}")))?;
+            .ok_or_else(|| not_in(&digest, repo))?;
         negotiated(&stored, &digest, accept)
     }
 
@@ -283,9 +289,7 @@ impl Images {
                         return Err(name_unknown(repo));
                     };
                     if !remove_image(&mut raw, &digest) {
-                        return Err(manifest_unknown(format!(
-                            "{digest} is not an image of {repo}"
-                        )));
+                        return Err(not_in(&digest, repo));
                     }
                     match self
                         .api
