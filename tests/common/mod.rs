@@ -124,12 +124,31 @@ hard = {{ "openshift.io/image-storage" = "3Mi" }}
     )
 }
 
+/// A loopback port nothing listens on, for a process to bind next.
+///
+/// Not the kernel's ephemeral range (32768–60999 here): a port picked there can be taken by
+/// any outgoing connection before the process binds it, and a killed registry that restarts
+/// on its old port could find it gone. Ports are handed out in turn from 15000–32000,
+/// starting at a place that depends on the process id, so parallel tests (and parallel test
+/// binaries) do not pick the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 15_000;
+    const SPAN: u32 = 17_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id().wrapping_mul(7919)) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {LOW}..{}", LOW + SPAN)
 }
 
 /// A child process killed on drop.
@@ -724,7 +743,14 @@ pub async fn start_upload(stack: &Stack, repo: &str, token: &str) -> String {
     let r = stack
         .post(&format!("/v2/{repo}/blobs/uploads/"), token)
         .await;
-    assert_eq!(r.status(), 202);
+    if r.status() != 202 {
+        let status = r.status();
+        let body = r.text().await.unwrap_or_default();
+        panic!(
+            "starting an upload to {repo}: {status} {body}\n{}",
+            stack.gateway_log()
+        );
+    }
     let loc = location(&r);
     assert!(
         loc.starts_with(&format!("http://{}/v2/{repo}/blobs/uploads/", stack.host())),
