@@ -518,10 +518,11 @@ impl ProxyHttp for Gateway {
             .and_then(Route::repo)
             .map(ToString::to_string);
         let route = ctx.route.as_ref().map(Route::class).unwrap_or("-");
-        let method = session.req_header().method.as_str().to_string();
+        let method = session.req_header().method.clone();
+        let method = method.as_str();
         self.metrics.observe(
             route,
-            &method,
+            method,
             status,
             ctx.started.elapsed().as_secs_f64(),
             session.body_bytes_read(),
@@ -533,7 +534,7 @@ impl ProxyHttp for Gateway {
         if let Some(audit) = &self.audit {
             let denied = matches!(status, 401 | 403 | 429);
             if let Some(action) =
-                crate::audit::action(&method, route).or(denied.then_some("request"))
+                crate::audit::action(method, route).or(denied.then_some("request"))
             {
                 let repo_ref = ctx.route.as_ref().and_then(Route::repo);
                 let reference = match &ctx.route {
@@ -569,8 +570,8 @@ impl ProxyHttp for Gateway {
             }
         }
         tracing::info!(
-            method = %session.req_header().method,
-            route = ctx.route.as_ref().map(Route::class).unwrap_or("-"),
+            method = %method,
+            route,
             repo = repo.as_deref().unwrap_or("-"),
             caller = %ctx.caller.who,
             decision = ctx.outcome,
