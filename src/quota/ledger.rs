@@ -63,10 +63,11 @@ impl Ledger {
     }
 
     fn put(&self, namespace: &str, key: &str, bytes: u64, seq: Option<u64>) {
-        let until = Instant::now() + self.ttl;
+        let now = Instant::now();
+        let until = now + self.ttl;
         self.with(|m| {
             let ns = m.entry(namespace.to_string()).or_default();
-            ns.retain(|_, v| v.until > Instant::now());
+            ns.retain(|_, v| v.until > now);
             let seq = seq
                 .or_else(|| ns.get(key).map(|e| e.seq))
                 .unwrap_or_else(|| {
