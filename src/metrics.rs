@@ -122,9 +122,11 @@ impl Metrics {
         bytes_in: usize,
         bytes_out: usize,
     ) {
-        let status = status.to_string();
+        // StatusCode spells every valid code without allocating (0: no answer was written)
+        let code = http::StatusCode::from_u16(status).ok();
+        let status = code.as_ref().map_or("0", |s| s.as_str());
         self.requests
-            .with_label_values(&[route, method, status.as_str()])
+            .with_label_values(&[route, method, status])
             .inc();
         self.duration
             .with_label_values(&[route, method])
